@@ -1,0 +1,267 @@
+"""The two-layer ReLU network and every gradient of its softmax cross-entropy loss.
+
+Each formula of the derivation (``derivation.ru.md``; English reading in ``NOTES.md``) is
+one small function below, forward and backward side by side, with its shapes:
+
+    x (N×D) → s1 = x·w1 + b1 (N×H) → o1 = ReLU(s1) (N×H)
+            → s2 = o1·w2 + b2 (N×C) → p = softmax(s2) (N×C) → L = −Σ y·log p
+
+``forward`` and ``backward`` validate their inputs once and compose the formulas.
+The formula functions themselves trust their inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _validate as check
+
+Array = NDArray[np.floating[Any]]
+Labels = NDArray[np.integer[Any]]
+
+__all__ = [
+    "Forward",
+    "Gradients",
+    "Params",
+    "affine",
+    "backward",
+    "cross_entropy",
+    "forward",
+    "grad_b",
+    "grad_input",
+    "grad_s1",
+    "grad_s2",
+    "grad_weight",
+    "log_softmax",
+    "relu",
+    "relu_mask",
+    "softmax",
+    "softmax_jacobian",
+]
+
+
+@dataclass(frozen=True)
+class Params:
+    """The weights: w1 (D×H), b1 (H,), w2 (H×C), b2 (C,), all of one float dtype."""
+
+    w1: Array
+    b1: Array
+    w2: Array
+    b2: Array
+
+    def __post_init__(self) -> None:
+        check.float_array("w1", self.w1, 2)
+        check.float_array("b1", self.b1, 1)
+        check.float_array("w2", self.w2, 2)
+        check.float_array("b2", self.b2, 1)
+        check.same_dtype(self.w1.dtype, b1=self.b1, w2=self.w2, b2=self.b2)
+        H, C = self.w2.shape
+        check.dim("w1", self.w1, 1, H, "H, the number of rows of w2")
+        check.dim("b1", self.b1, 0, H, "H, the number of columns of w1")
+        check.dim("b2", self.b2, 0, C, "C, the number of columns of w2")
+        if H == 0 or C == 0 or self.w1.shape[0] == 0:
+            raise ValueError(f"w1, w2: D, H and C must be at least 1, got shapes "
+                             f"{self.w1.shape} and {self.w2.shape}")
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Intermediates of the forward pass: s1, o1 (N×H), s2, p (N×C)."""
+
+    s1: Array
+    o1: Array
+    s2: Array
+    p: Array
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """dL/d<name> for every quantity, each with the shape and dtype of <name>."""
+
+    s2: Array
+    o1: Array
+    w2: Array
+    b2: Array
+    s1: Array
+    x: Array
+    w1: Array
+    b1: Array
+
+
+# --- layers: forward and backward side by side -----------------------------------------
+
+
+def affine(x: Array, w: Array, b: Array) -> Array:
+    """s = x·w + b.   x: N×K, w: K×M, b: (M,) → s: N×M."""
+    s = x @ w
+    s += b
+    return s
+
+
+def grad_input(ds: Array, w: Array) -> Array:
+    """dL/dx = dL/ds·wᵀ for s = x·w + b.   ds: N×M, w: K×M → N×K.
+
+    The derivation's dL/do1 = (p − y)·w2ᵀ and dL/dx = dL/ds1·w1ᵀ.
+    """
+    return ds @ w.T
+
+
+def grad_weight(x: Array, ds: Array) -> Array:
+    """dL/dw = xᵀ·dL/ds for s = x·w + b.   x: N×K, ds: N×M → K×M.
+
+    The derivation's dL/dw2 = o1ᵀ·(p − y) and dL/dw1 = xᵀ·dL/ds1.
+    """
+    return x.T @ ds
+
+
+def grad_b(ds: Array) -> Array:
+    """dL/db = Σ_n dL/ds[n, :] for s = x·w + b.   ds: N×M → (M,).
+
+    Left implicit by the derivation: b is added to every row, so its gradient sums them.
+    """
+    return ds.sum(axis=0)
+
+
+def relu(s1: Array) -> Array:
+    """o1 = ReLU(s1) = s1 ⊙ [s1 > 0].   N×H → N×H."""
+    return np.where(s1 > 0, s1, 0).astype(s1.dtype, copy=False)
+
+
+def relu_mask(s1: Array) -> NDArray[np.bool_]:
+    """do1/ds1 = [s1 > 0], taken as 0 at exactly s1 = 0 (as torch.relu and jax.nn.relu do)."""
+    return s1 > 0
+
+
+def grad_s1(do1: Array, s1: Array) -> Array:
+    """dL/ds1 = dL/do1 ⊙ [s1 > 0].   N×H, N×H → N×H."""
+    return np.where(relu_mask(s1), do1, 0).astype(do1.dtype, copy=False)
+
+
+# --- softmax and cross-entropy -------------------------------------------------------------
+
+
+def log_softmax(s2: Array) -> Array:
+    """log p = s2 − logsumexp(s2) row-wise.   N×C → N×C.
+
+    The row maximum is subtracted before exp, so no score overflows; it cancels exactly.
+    """
+    z = s2 - s2.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
+
+
+def softmax(s2: Array) -> Array:
+    """p_c = exp(s2_c) / Σ_k exp(s2_k) row-wise, with the row maximum subtracted.   N×C → N×C."""
+    p = np.exp(s2 - s2.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def softmax_jacobian(p: Array) -> Array:
+    """dp_c/ds2_j = p_c (δ_cj − p_j), i.e. diag(p) − p pᵀ per row.   N×C → N×C×C.
+
+    ``jac[n, c, j] = dp[n, c] / ds2[n, j]``.
+    """
+    check.float_array("p", p, 2)
+    jac = -p[:, :, None] * p[:, None, :]
+    diag = np.einsum("ncc->nc", jac)  # a writable view of the diagonals
+    diag += p
+    return jac
+
+
+def _scale(N: int, reduction: str) -> float:
+    return 1.0 / N if reduction == "mean" else 1.0
+
+
+def cross_entropy(s2: Array, y: Array | Labels, reduction: str = "mean") -> np.floating[Any]:
+    """L = −Σ_n Σ_c y_nc log p_nc, divided by N for ``reduction="mean"``.   s2: N×C → scalar.
+
+    ``y`` is integer labels (N,) or float targets N×C (soft, or rows not summing to 1).
+    """
+    check.float_array("s2", s2, 2)
+    N, C = s2.shape
+    if N == 0:
+        raise ValueError("s2: N must be at least 1, got shape (0, C)")
+    y = check.targets(y, N, C, s2.dtype)
+    reduction = check.reduction(reduction)
+    logp = log_softmax(s2)
+    if y.dtype.kind == "f":
+        total = -np.vdot(y, logp)
+    else:
+        total = -logp[np.arange(N), y].sum()
+    return s2.dtype.type(total * _scale(N, reduction))
+
+
+def grad_s2(p: Array, y: Array | Labels, reduction: str) -> Array:
+    """dL/ds2 = p·Σ_c y_c − y, divided by N for "mean".   N×C → N×C.
+
+    The derivation's p − y is the case Σ_c y_c = 1 (labels, one-hot or soft targets);
+    unnormalised targets need the general form. Labels are never expanded to one-hot.
+    """
+    N = p.shape[0]
+    if y.dtype.kind == "f":
+        ds2 = p * y.sum(axis=1, keepdims=True)
+        ds2 -= y
+    else:
+        ds2 = p.copy()
+        ds2[np.arange(N), y] -= 1
+    if reduction == "mean":
+        ds2 *= p.dtype.type(1.0 / N)
+    return ds2
+
+
+# --- the whole network -----------------------------------------------------------------------
+
+
+def _check_x(x: Any, params: Params) -> Array:
+    if not isinstance(params, Params):
+        raise TypeError(f"params: expected manual.Params, got {type(params).__name__}")
+    check.float_array("x", x, 2)
+    check.same_dtype(x.dtype, w1=params.w1, b1=params.b1, w2=params.w2, b2=params.b2)
+    check.dim("x", x, 1, params.w1.shape[0], "D, the number of rows of w1")
+    if x.shape[0] == 0:
+        raise ValueError("x: N must be at least 1, got shape (0, D)")
+    return x
+
+
+def forward(x: Array, params: Params) -> Forward:
+    """s1 = x·w1 + b1, o1 = ReLU(s1), s2 = o1·w2 + b2, p = softmax(s2)."""
+    _check_x(x, params)
+    s1 = affine(x, params.w1, params.b1)
+    o1 = relu(s1)
+    s2 = affine(o1, params.w2, params.b2)
+    return Forward(s1=s1, o1=o1, s2=s2, p=softmax(s2))
+
+
+def backward(
+    x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str = "mean"
+) -> Gradients:
+    """Every gradient of L, composed from the formulas above (reverse order of forward)."""
+    _check_x(x, params)
+    N, H, C = x.shape[0], params.w1.shape[1], params.w2.shape[1]
+    y = check.targets(y, N, C, x.dtype)
+    reduction = check.reduction(reduction)
+    if not isinstance(fwd, Forward):
+        raise TypeError(f"fwd: expected manual.Forward, got {type(fwd).__name__}")
+    for name, a, shape in (("s1", fwd.s1, (N, H)), ("o1", fwd.o1, (N, H)), ("p", fwd.p, (N, C))):
+        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != x.dtype:
+            raise ValueError(f"fwd.{name}: expected a {x.dtype} array of shape {shape}, "
+                             f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
+
+    ds2 = grad_s2(fwd.p, y, reduction)
+    do1 = grad_input(ds2, params.w2)
+    ds1 = grad_s1(do1, fwd.s1)
+    return Gradients(
+        s2=ds2,
+        o1=do1,
+        w2=grad_weight(fwd.o1, ds2),
+        b2=grad_b(ds2),
+        s1=ds1,
+        x=grad_input(ds1, params.w1),
+        w1=grad_weight(x, ds1),
+        b1=grad_b(ds1),
+    )
