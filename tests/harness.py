@@ -1,0 +1,621 @@
+"""The verification engine: cases, references, tolerances, comparison and failure messages.
+
+Tests, the ``verify`` session and the benchmarks all import this one module; nothing here
+is copied into a test. Reproduce one case from the command line with::
+
+    python -m tests.harness --candidate manual --case 'N=5,D=4,H=10,C=3,dtype=float32,...'
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import math
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from references import QUANTITIES
+
+Arrays = dict[str, NDArray[Any]]
+
+DTYPES = ("float32", "float64")
+TARGETS = ("labels", "onehot", "soft", "unnormalised")
+REDUCTIONS = ("mean", "sum")
+KINDS = ("random", "kink", "large", "tiny")
+REFERENCES = ("torch", "jax")
+API = ("Params", "forward", "backward", "cross_entropy", "softmax_jacobian")
+GRADIENTS = ("dL/ds2", "dL/do1", "dL/dw2", "dL/db2", "dL/ds1", "dL/dx", "dL/dw1", "dL/db1")
+
+
+# --- cases ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """Everything that determines one case; ``str(spec)`` round-trips through ``parse``."""
+
+    N: int
+    D: int
+    H: int
+    C: int
+    dtype: str = "float64"
+    target: str = "labels"
+    reduction: str = "mean"
+    kind: str = "random"
+    seed: int = 0
+
+    def __str__(self) -> str:
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
+
+    @classmethod
+    def parse(cls, text: str) -> CaseSpec:
+        kv = dict(item.split("=", 1) for item in text.split(","))
+        types = {f.name: (int if f.type in ("int", int) else str) for f in fields(cls)}
+        unknown = set(kv) - set(types)
+        if unknown:
+            raise ValueError(f"--case: unknown fields {sorted(unknown)}; known: {sorted(types)}")
+        return cls(**{k: types[k](v) for k, v in kv.items()})
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape every compared quantity must have."""
+        N, D, H, C = self.N, self.D, self.H, self.C
+        s = {"loss": (), "s1": (N, H), "o1": (N, H), "s2": (N, C), "p": (N, C)}
+        s |= {"dp/ds2": (N, C, C), "dL/dx": (N, D), "dL/dw1": (D, H), "dL/db1": (H,)}
+        s |= {"dL/dw2": (H, C), "dL/db2": (C,), "dL/ds1": (N, H), "dL/do1": (N, H)}
+        s |= {"dL/ds2": (N, C)}
+        return s
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: CaseSpec
+    x: NDArray[Any]
+    y: NDArray[Any]
+    w1: NDArray[Any]
+    b1: NDArray[Any]
+    w2: NDArray[Any]
+    b2: NDArray[Any]
+
+    def inputs(self) -> Arrays:
+        return {k: getattr(self, k) for k in ("x", "y", "w1", "b1", "w2", "b2")}
+
+
+# Multipliers on w2 and b2 for the stress kinds: "large" puts |s2| in the thousands,
+# "tiny" spreads each row of s2 by ~100 so the smallest probabilities are ~e^-100.
+_SCORE_SCALE = {"random": 1.0, "kink": 1.0, "large": 3000.0, "tiny": 40.0}
+
+
+def make_case(spec: CaseSpec) -> Case:
+    """Draw the arrays of ``spec`` from its seed: w ~ N(0, 1/fan_in), as at initialisation."""
+    for name, value, allowed in (("dtype", spec.dtype, DTYPES), ("target", spec.target, TARGETS),
+                                 ("reduction", spec.reduction, REDUCTIONS),
+                                 ("kind", spec.kind, KINDS)):  # fmt: skip
+        if value not in allowed:
+            raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+    rng = np.random.default_rng(spec.seed)
+    N, D, H, C = spec.N, spec.D, spec.H, spec.C
+    x = rng.standard_normal((N, D))
+    w1 = rng.standard_normal((D, H)) / math.sqrt(D)
+    b1 = 0.1 * rng.standard_normal(H)
+    w2 = rng.standard_normal((H, C)) / math.sqrt(H) * _SCORE_SCALE[spec.kind]
+    b2 = 0.1 * rng.standard_normal(C) * _SCORE_SCALE[spec.kind]
+    if spec.kind == "kink":
+        # Exact zeros in s1, the ReLU kink: a zero row of x meets zero entries of b1, and a
+        # zero column of w1 with zero bias zeroes a whole column. Both sides compute these
+        # zeros exactly, so [s1 > 0] must give exactly 0 there.
+        x[rng.random(N) < 0.3] = 0.0
+        x[0] = 0.0
+        b1[rng.random(H) < 0.5] = 0.0
+        b1[0] = 0.0
+        w1[:, 0] = 0.0
+    labels = rng.integers(0, C, N)
+    y: NDArray[Any]
+    if spec.target == "labels":
+        y = labels
+    elif spec.target == "onehot":
+        y = np.eye(C)[labels]
+    elif spec.target == "soft":
+        y = rng.dirichlet(np.ones(C), size=N)
+    else:
+        y = rng.uniform(0.0, 2.0, (N, C))
+    dt = np.dtype(spec.dtype)
+    cast = {k: a.astype(dt) for k, a in {"x": x, "w1": w1, "b1": b1, "w2": w2, "b2": b2}.items()}
+    return Case(spec=spec, y=y if y.dtype.kind in "iu" else y.astype(dt), **cast)
+
+
+EDGE_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "N=1": (1, 7, 9, 5),
+    "C=1": (6, 5, 8, 1),
+    "C=2": (6, 5, 8, 2),
+    "H=1": (6, 5, 1, 4),
+    "D=1": (6, 1, 8, 4),
+    "all=1": (1, 1, 1, 1),
+    "seed": (5, 4, 10, 3),
+    "wide": (300, 20, 40, 10),
+}
+
+
+def edge_specs(seed: int = 0) -> list[CaseSpec]:
+    """Named edge shapes × dtype × target × reduction, plus every stress kind."""
+    out = []
+    for shape in EDGE_SHAPES.values():
+        for dtype in DTYPES:
+            for target in TARGETS:
+                for reduction in REDUCTIONS:
+                    out.append(CaseSpec(*shape, dtype, target, reduction, "random", seed))
+    for kind in KINDS[1:]:
+        for dtype in DTYPES:
+            for target in TARGETS:
+                for reduction in REDUCTIONS:
+                    out.append(CaseSpec(33, 17, 25, 7, dtype, target, reduction, kind, seed))
+    return out
+
+
+def random_specs(seed: int, n: int, max_dim: int = 64) -> list[CaseSpec]:
+    """``n`` cases with N, D, H, C uniform in 1..max_dim and every other field drawn too."""
+    rng = np.random.default_rng(seed)
+    dims = rng.integers(1, max_dim + 1, size=(n, 4))
+    return [
+        CaseSpec(*map(int, d), str(rng.choice(DTYPES)), str(rng.choice(TARGETS)),
+                 str(rng.choice(REDUCTIONS)), str(rng.choice(KINDS)), int(rng.integers(2**31)))
+        for d in dims
+    ]  # fmt: skip
+
+
+# --- running a candidate and the references --------------------------------------------------
+
+
+def load_candidate(name: str) -> ModuleType:
+    """Import ``name`` and check that it exposes the API of :mod:`manual`."""
+    module = importlib.import_module(name)
+    missing = [a for a in API if not hasattr(module, a)]
+    if missing:
+        raise TypeError(f"--candidate {name}: missing {', '.join(missing)} (expected {API})")
+    return module
+
+
+class CandidateError(AssertionError):
+    """The candidate broke the contract before any value could be compared."""
+
+
+def run_candidate(module: ModuleType, case: Case) -> Arrays:
+    """Run the candidate on private copies of the inputs and collect every quantity.
+
+    The copies keep a candidate that writes into its inputs from corrupting the references;
+    comparing them with the originals afterwards catches the write.
+    """
+    given = {k: a.copy() for k, a in case.inputs().items()}
+    params = module.Params(w1=given["w1"], b1=given["b1"], w2=given["w2"], b2=given["b2"])
+    reduction = case.spec.reduction
+    fwd = module.forward(given["x"], params)
+    loss = module.cross_entropy(fwd.s2, given["y"], reduction=reduction)
+    grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction)
+    jac = module.softmax_jacobian(fwd.p)
+    modified = [k for k, a in given.items() if not np.array_equal(a, getattr(case, k))]
+    if modified:
+        raise CandidateError(
+            f"{module.__name__} modified its input(s) {', '.join(modified)} ({case.spec}); "
+            "inputs must be left untouched"
+        )
+    out = {"loss": loss, "s1": fwd.s1, "o1": fwd.o1, "s2": fwd.s2, "p": fwd.p, "dp/ds2": jac}
+    out |= {f"dL/d{k}": getattr(grads, k) for k in ("s2", "o1", "w2", "b2", "s1", "x", "w1", "b1")}
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def torch_outputs(case: Case) -> Arrays:
+    from references import torch_ref
+
+    return torch_ref.reference(case.x, case.y, case.w1, case.b1, case.w2, case.b2,
+                               case.spec.reduction)  # fmt: skip
+
+
+# JAX compiles once per shape (~0.3 s). Each case is padded into a shape bucket, so one
+# compiled program serves every shape in the bucket, and cases are vmapped in batches:
+#   - zero columns of x and rows of w1 (D), zero columns of w1/b1 and rows of w2 (H):
+#     they add exact zeros to s1 and s2;
+#   - rows with zero targets (N): they add nothing to the sum; with reduction="mean" the
+#     program divides by the padded N, which _unpad rescales;
+#   - classes with score -1e30 (C): their probability is exactly 0 and their target 0.
+# Labels enter as one-hot rows so that padded rows can carry zero targets; the label path
+# of the reference itself is run unpadded by tests/test_engine.py.
+BATCH = 16
+_BUCKETS = (64, 512)
+_NEG = -1e30
+
+
+def bucket(n: int) -> int:
+    for b in _BUCKETS:
+        if n <= b:
+            return b
+    return -(-n // 1024) * 1024
+
+
+@functools.cache
+def _jax_program(batched: bool, reduction: str) -> Any:
+    import jax
+
+    from references import jax_ref
+
+    fn = functools.partial(jax_ref.reference, reduction=reduction)
+    return jax.jit(jax.vmap(fn) if batched else fn)
+
+
+def _padded_inputs(case: Case, dims: tuple[int, int, int, int]) -> Arrays:
+    N, D, H, C = dims
+    n, d, h, c = case.spec.N, case.spec.D, case.spec.H, case.spec.C
+    dt = case.x.dtype
+    y = np.eye(c, dtype=dt)[case.y] if case.y.dtype.kind in "iu" else case.y
+    out = {"x": np.zeros((N, D), dt), "y": np.zeros((N, C), dt), "w1": np.zeros((D, H), dt),
+           "b1": np.zeros(H, dt), "w2": np.zeros((H, C), dt), "b2": np.full(C, _NEG, dt)}  # fmt: skip
+    out["x"][:n, :d] = case.x
+    out["y"][:n, :c] = y
+    out["w1"][:d, :h] = case.w1
+    out["b1"][:h] = case.b1
+    out["w2"][:h, :c] = case.w2
+    out["b2"][:c] = case.b2
+    return out
+
+
+def _unpad(out: Arrays, case: Case, padded_N: int) -> Arrays:
+    n, d, h, c = case.spec.N, case.spec.D, case.spec.H, case.spec.C
+    res = {
+        "loss": out["loss"], "s1": out["s1"][:n, :h], "o1": out["o1"][:n, :h],
+        "s2": out["s2"][:n, :c], "p": out["p"][:n, :c], "dp/ds2": out["dp/ds2"][:n, :c, :c],
+        "dL/ds2": out["dL/ds2"][:n, :c], "dL/do1": out["dL/do1"][:n, :h],
+        "dL/ds1": out["dL/ds1"][:n, :h], "dL/dx": out["dL/dx"][:n, :d],
+        "dL/dw1": out["dL/dw1"][:d, :h], "dL/db1": out["dL/db1"][:h],
+        "dL/dw2": out["dL/dw2"][:h, :c], "dL/db2": out["dL/db2"][:c],
+    }  # fmt: skip
+    if case.spec.reduction == "mean" and padded_N != n:
+        dt = case.x.dtype.type
+        for k in ("loss", *GRADIENTS):
+            res[k] = res[k] * dt(padded_N) / dt(n)
+    return {k: np.asarray(v) for k, v in res.items()}
+
+
+def jax_outputs(cases: Sequence[Case]) -> list[Arrays]:
+    """The JAX reference for each case, through padded, batched, cached programs."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, case in enumerate(cases):
+        s = case.spec
+        dims = (bucket(s.N), bucket(s.D), bucket(s.H), bucket(s.C))
+        groups.setdefault((dims, s.dtype, s.reduction), []).append(i)
+    results: list[Arrays | None] = [None] * len(cases)
+    for (dims, _dtype, reduction), idx in groups.items():
+        for start in range(0, len(idx), BATCH):
+            chunk = idx[start : start + BATCH]
+            padded = [_padded_inputs(cases[i], dims) for i in chunk]
+            if len(chunk) == 1:
+                out = _jax_program(False, reduction)(**padded[0])
+                outs = [{k: np.asarray(v) for k, v in out.items()}]
+            else:
+                # Fill the batch with copies so every call has BATCH cases: one program.
+                padded += [padded[0]] * (BATCH - len(chunk))
+                stacked = {k: np.stack([p[k] for p in padded]) for k in padded[0]}
+                out = _jax_program(True, reduction)(**stacked)
+                host = {k: np.asarray(v) for k, v in out.items()}
+                outs = [{k: v[j] for k, v in host.items()} for j in range(len(chunk))]
+            for i, o in zip(chunk, outs, strict=False):
+                results[i] = _unpad(o, cases[i], dims[0])
+    return [r for r in results if r is not None]
+
+
+def jax_outputs_plain(case: Case) -> Arrays:
+    """The JAX reference called directly on the case, unpadded (compiles for this shape)."""
+    out = _jax_program(False, case.spec.reduction)(**case.inputs())
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+# --- tolerances ------------------------------------------------------------------------------
+
+SAFETY = 8.0
+"""ρ: the tolerance is ρ times the first-order rounding-error bound below."""
+
+
+def error_bounds(case: Case, ref: Arrays) -> Arrays:
+    """Per-element bound on |manual − reference| for a correct manual, before the factor ρ.
+
+    The rule: propagate a first-order rounding-error bound through the network, element by
+    element, from the dtype's machine epsilon ε and the magnitudes that enter each element.
+
+    * A length-k accumulation Σ aᵢbᵢ carries rounding error ≲ ε·√k·Σ|aᵢ||bᵢ|. (The
+      worst case is k·ε; round-off is unbiased, so √k is the realistic bound and the
+      safety factor ρ covers the tail; blocked BLAS sums do better still.)
+    * Errors already in an operand propagate through a product as independent errors do,
+      by root-sum-square: e(A·B) gets √(e(A)²·B²) + √(A²·e(B)²). (Adding them linearly would
+      compound a spurious √k at every layer.) Within a softmax row the errors share the
+      log-sum-exp, so they add linearly there: an absolute error in s2 becomes a relative
+      error in p.
+    * Where |s1| is within ρ·e(s1) of the kink, a correct implementation may see the other
+      side of it: dL/ds1 there may differ by all of |dL/do1|, and that propagates into
+      dL/dx, dL/dw1 and dL/db1. Exact zeros of s1 with zero magnitude have e(s1) = 0, so
+      [s1 > 0] must hold exactly there.
+    * Both manual and the reference round, so each bound counts ε twice (ε, not ε/2).
+
+    Magnitudes come from the reference's own values, in float64.
+    """
+    dt = np.dtype(case.spec.dtype)
+    eps = float(np.finfo(dt).eps)
+    N, D, H, C = case.spec.N, case.spec.D, case.spec.H, case.spec.C
+
+    def acc(k: int) -> float:
+        return eps * math.sqrt(k)
+
+    def rss(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+        return np.sqrt((a * a) @ (b * b))
+
+    a = {k: np.abs(v.astype(np.float64)) for k, v in case.inputs().items() if k != "y"}
+    x, w1, b1, w2, b2 = a["x"], a["w1"], a["b1"], a["w2"], a["b2"]
+    r = {k: v.astype(np.float64) for k, v in ref.items()}
+    s1, o1, s2, p = r["s1"], np.abs(r["o1"]), r["s2"], r["p"]
+    y = np.eye(C)[case.y] if case.y.dtype.kind in "iu" else case.y.astype(np.float64)
+    ysum = np.abs(y.sum(axis=1, keepdims=True))
+    scale = 1.0 / N if case.spec.reduction == "mean" else 1.0
+
+    e: Arrays = {}
+    e["s1"] = acc(D + 1) * (x @ w1 + b1)
+    e["o1"] = e["s1"]
+    e["s2"] = rss(e["o1"], w2) + acc(H + 1) * (o1 @ w2 + b2)
+    lse = np.log(np.exp(s2 - s2.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True))
+    lse += s2.max(axis=1, keepdims=True)
+    e_lse = (p * e["s2"]).sum(axis=1, keepdims=True) + eps * (
+        np.abs(s2).max(axis=1, keepdims=True) + np.abs(lse) + math.sqrt(C) + 1
+    )
+    e_logp = e["s2"] + e_lse + eps * (np.abs(s2) + np.abs(lse))
+    logp = np.abs(s2 - lse)
+    e["p"] = p * e_logp
+    e_rows = (np.abs(y) * e_logp).sum(axis=1) + acc(C) * (np.abs(y) * logp).sum(axis=1)
+    e["loss"] = np.asarray(scale * (e_rows.sum() + acc(N) * (np.abs(y) * logp).sum()))
+
+    ds2, do1, ds1 = np.abs(r["dL/ds2"]), np.abs(r["dL/do1"]), np.abs(r["dL/ds1"])
+    # p·Σy − y: Σy rounds like any sum, the product and the difference once each.
+    yabs = np.abs(y).sum(axis=1, keepdims=True)
+    e["dL/ds2"] = scale * (e["p"] * ysum + (acc(C) * yabs + eps * ysum) * p) + 2 * eps * ds2
+    e["dL/do1"] = rss(e["dL/ds2"], w2.T) + acc(C) * (ds2 @ w2.T)
+    near_kink = np.abs(s1) < SAFETY * e["s1"]
+    e["dL/ds1"] = np.where(near_kink, do1 + e["dL/do1"], np.where(s1 > 0, e["dL/do1"], 0.0))
+    e["dL/dw2"] = rss(e["o1"].T, ds2) + rss(o1.T, e["dL/ds2"]) + acc(N) * (o1.T @ ds2)
+    e["dL/db2"] = np.sqrt((e["dL/ds2"] ** 2).sum(axis=0)) + acc(N) * ds2.sum(axis=0)
+    e["dL/dx"] = rss(e["dL/ds1"], w1.T) + acc(H) * (ds1 @ w1.T)
+    e["dL/dw1"] = rss(x.T, e["dL/ds1"]) + acc(N) * (x.T @ ds1)
+    e["dL/db1"] = np.sqrt((e["dL/ds1"] ** 2).sum(axis=0)) + acc(N) * ds1.sum(axis=0)
+    ep = e["p"]
+    e["dp/ds2"] = ep[:, :, None] * p[:, None, :] + p[:, :, None] * ep[:, None, :] + eps * (
+        p[:, :, None] * p[:, None, :]
+    )
+    diag = np.einsum("ncc->nc", e["dp/ds2"])
+    diag += ep + eps * p
+    return e
+
+
+def tolerances(case: Case, ref: Arrays) -> Arrays:
+    """ρ·bound, plus ρ·(smallest normal number): XLA on CPU flushes subnormals to zero."""
+    tiny = float(np.finfo(np.dtype(case.spec.dtype)).tiny)
+    return {k: SAFETY * (b + tiny) for k, b in error_bounds(case, ref).items()}
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """One quantity of one case against one reference."""
+
+    quantity: str
+    reference: str
+    spec: CaseSpec
+    ratio: float  # worst |got − want| / tolerance; inf for a shape, dtype or NaN mismatch
+    mismatches: int = 0
+    size: int = 0
+    index: tuple[int, ...] = ()
+    got: float = math.nan
+    want: float = math.nan
+    error: float = math.nan
+    tol: float = math.nan
+    problem: str = ""  # a contract breach (shape, dtype) found before values were compared
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= 1.0
+
+
+def compare(
+    quantity: str, reference: str, spec: CaseSpec, got: NDArray[Any], want: NDArray[Any],
+    tol: NDArray[Any],
+) -> Comparison:  # fmt: skip
+    """Elementwise |got − want| ≤ tol, vectorised; records the worst element."""
+    head = {"quantity": quantity, "reference": reference, "spec": spec}
+    if got.shape != want.shape:
+        return Comparison(**head, ratio=math.inf, problem=f"shape {got.shape}, expected {want.shape}")
+    if got.dtype != want.dtype:
+        return Comparison(**head, ratio=math.inf, problem=f"dtype {got.dtype}, expected {want.dtype}")
+    err = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    # tol > 0 everywhere (it has a floor), so err / tol is finite unless err is NaN or inf.
+    ratio = np.nan_to_num(err / tol, nan=math.inf)
+    flat = int(np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
+    worst = float(ratio.reshape(-1)[flat])
+    return Comparison(
+        **head, ratio=worst, mismatches=int((~(err <= tol)).sum()), size=int(err.size),
+        index=index, got=float(got[index]), want=float(want[index]), error=float(err[index]),
+        tol=float(tol[index]),
+    )  # fmt: skip
+
+
+@dataclass
+class CaseResult:
+    spec: CaseSpec
+    candidate: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    refs: dict[str, Arrays] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if not c.ok]
+
+
+def verify_case(
+    candidate: ModuleType, case: Case, refs: dict[str, Arrays] | None = None
+) -> CaseResult:
+    """Compare every quantity of ``candidate`` with each reference (computed if not given)."""
+    if refs is None:
+        refs = {"torch": torch_outputs(case), "jax": jax_outputs([case])[0]}
+    got = run_candidate(candidate, case)
+    result = CaseResult(case.spec, candidate.__name__, refs=refs)
+    shapes = case.spec.shapes()
+    for name, ref in refs.items():
+        tol = tolerances(case, ref)
+        for q in QUANTITIES:
+            want = ref[q]
+            if want.shape != shapes[q] or want.dtype != case.x.dtype:
+                raise AssertionError(f"reference {name} gave {q} as {want.dtype}{want.shape}")
+            result.comparisons.append(compare(q, name, case.spec, got[q], want, tol[q]))
+    return result
+
+
+def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
+    """``verify_case`` over many cases, with the JAX reference batched per shape bucket."""
+    for start in range(0, len(specs), 256):
+        cases = [make_case(s) for s in specs[start : start + 256]]
+        for case, jax_ref in zip(cases, jax_outputs(cases), strict=True):
+            yield verify_case(candidate, case, {"torch": torch_outputs(case), "jax": jax_ref})
+
+
+# --- failure messages ------------------------------------------------------------------------
+
+
+def reproduce_command(candidate: str, spec: CaseSpec) -> str:
+    return f"python -m tests.harness --candidate {candidate} --case '{spec}'"
+
+
+def describe(c: Comparison, result: CaseResult) -> str:
+    """What a student needs: which gradient, which element, by how much, and how to rerun."""
+    s = c.spec
+    lines = [
+        f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {s.dtype}, "
+        f"(N, D, H, C) = ({s.N}, {s.D}, {s.H}, {s.C}), target={s.target}, "
+        f"reduction={s.reduction}, kind={s.kind}, seed={s.seed}"
+    ]
+    if c.problem:
+        lines.append(f"  {c.quantity} has {c.problem}")
+    else:
+        idx = "[" + ", ".join(map(str, c.index)) + "]"
+        lines.append(
+            f"  {c.mismatches} of {c.size} elements exceed their tolerance; worst at {idx}: "
+            f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}, "
+            f"|error| = {c.error:.3g}, tolerance = {c.tol:.3g} (error/tolerance = {c.ratio:.3g})"
+        )
+        others = [n for n in result.refs if n != c.reference]
+        for other in others:
+            v = float(result.refs[other][c.quantity][c.index])
+            lines.append(f"  {other} gives {v:.9g} at {idx}")
+    lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
+    return "\n".join(lines)
+
+
+def assert_verified(result: CaseResult) -> None:
+    failures = result.failures
+    if failures:
+        worst = sorted(failures, key=lambda c: -c.ratio)
+        names = sorted({c.quantity for c in failures}, key=list(QUANTITIES).index)
+        head = f"{len(failures)} comparison(s) failed, in {', '.join(names)}"
+        raise AssertionError(head + "\n" + "\n".join(describe(c, result) for c in worst[:3]))
+
+
+# --- the summary table -----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    quantity: str
+    reference: str
+    dtype: str
+    cases: int = 0
+    failed: int = 0
+    worst_ratio: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.failed == 0 else "FAIL"
+
+
+class Tally:
+    """Accumulates one row per quantity × reference × dtype across cases."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], Row] = {}
+
+    def add(self, result: CaseResult) -> None:
+        for c in result.comparisons:
+            key = (c.quantity, c.reference, c.spec.dtype)
+            row = self.rows.setdefault(key, Row(*key))
+            row.cases += 1
+            row.failed += not c.ok
+            row.worst_ratio = max(row.worst_ratio, c.ratio)
+
+    def merge(self, rows: Iterable[dict[str, Any]]) -> None:
+        for r in rows:
+            key = (r["quantity"], r["reference"], r["dtype"])
+            row = self.rows.setdefault(key, Row(*key))
+            row.cases += r["cases"]
+            row.failed += r["failed"]
+            row.worst_ratio = max(row.worst_ratio, r["worst_ratio"])
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        order = {q: i for i, q in enumerate(QUANTITIES)}
+        rows = sorted(self.rows.values(), key=lambda r: (order[r.quantity], r.reference, r.dtype))
+        return [asdict(r) | {"status": r.status} for r in rows]
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify one case and print the comparison.")
+    parser.add_argument("--candidate", default="manual", help="module exposing manual's API")
+    parser.add_argument("--case", required=True, type=CaseSpec.parse, help="a CaseSpec string")
+    args = parser.parse_args(argv)
+    result = verify_case(load_candidate(args.candidate), make_case(args.case))
+    for c in result.comparisons:
+        print(f"{c.quantity:8} {c.reference:6} ratio {c.ratio:9.3g}  {'ok' if c.ok else 'FAIL'}")
+    if result.failures:
+        print()
+        for c in result.failures:
+            print(describe(c, result))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = [
+    "BATCH",
+    "Case",
+    "CaseResult",
+    "CaseSpec",
+    "Comparison",
+    "Tally",
+    "assert_verified",
+    "edge_specs",
+    "error_bounds",
+    "jax_outputs",
+    "jax_outputs_plain",
+    "load_candidate",
+    "make_case",
+    "random_specs",
+    "replace",
+    "run_candidate",
+    "tolerances",
+    "torch_outputs",
+    "verify_case",
+    "verify_many",
+]
