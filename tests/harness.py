@@ -13,6 +13,7 @@ import functools
 import importlib
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from types import ModuleType
@@ -206,11 +207,32 @@ def run_candidate(module: ModuleType, case: Case) -> Arrays:
     given = {k: a.copy() for k, a in case.inputs().items()}
     params = module.Params(w1=given["w1"], b1=given["b1"], w2=given["w2"], b2=given["b2"])
     reduction = case.spec.reduction
-    fwd = module.forward(given["x"], params)
-    loss = module.cross_entropy(fwd.s2, given["y"], reduction=reduction)
-    grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction)
-    jac = module.softmax_jacobian(fwd.p)
+    step, fwd = "forward", None
+    # A candidate's overflow warnings are not the gate's errors: the NaN or inf they leave
+    # behind is what gets compared and diagnosed.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fwd = module.forward(given["x"], params)
+            kept = {k: np.array(getattr(fwd, k), copy=True) for k in ("s1", "o1", "s2", "p")}
+            step = "cross_entropy"
+            loss = module.cross_entropy(fwd.s2, given["y"], reduction=reduction)
+            step = "backward"
+            grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction)
+            step = "softmax_jacobian"
+            jac = module.softmax_jacobian(fwd.p)
+    except Exception as exc:
+        hint = ""
+        bad = [k for k in ("s1", "o1", "s2", "p") if fwd is not None
+               and not np.isfinite(np.asarray(getattr(fwd, k, 0.0), dtype=float)).all()]
+        if bad:
+            hint = (f"; its forward gave NaN or inf in fwd.{', fwd.'.join(bad)}: overflow, "
+                    "e.g. softmax without subtracting the row maximum")
+        raise CandidateError(f"{module.__name__}.{step} raised {type(exc).__name__}: {exc} "
+                             f"({case.spec}){hint}") from exc  # fmt: skip
     modified = [k for k, a in given.items() if not np.array_equal(a, getattr(case, k))]
+    modified += [f"fwd.{k}" for k, a in kept.items()
+                 if not np.array_equal(a, getattr(fwd, k), equal_nan=True)]  # fmt: skip
     if modified:
         raise CandidateError(
             f"{module.__name__} modified its input(s) {', '.join(modified)} ({case.spec}); "
@@ -459,6 +481,7 @@ class Comparison:
     error: float = math.nan
     tol: float = math.nan
     problem: str = ""  # a contract breach (shape, dtype) found before values were compared
+    cause: str = ""  # the likely cause, when the error has a recognisable pattern
 
     @property
     def ok(self) -> bool:
@@ -476,8 +499,9 @@ def compare(
     if got.dtype != want.dtype:
         return Comparison(**head, ratio=math.inf, problem=f"dtype {got.dtype}, expected {want.dtype}")
     err = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    # tol > 0 everywhere (it has a floor), so err / tol is finite unless err is NaN or inf.
-    ratio = np.nan_to_num(err / tol, nan=math.inf)
+    # tol > 0 everywhere (it has a floor); err / tol overflows to inf only for a gross error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = np.nan_to_num(err / tol, nan=math.inf, posinf=math.inf)
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
     worst = float(ratio.reshape(-1)[flat])
@@ -516,7 +540,10 @@ def verify_case(
             want = ref[q]
             if want.shape != shapes[q] or want.dtype != case.x.dtype:
                 raise AssertionError(f"reference {name} gave {q} as {want.dtype}{want.shape}")
-            result.comparisons.append(compare(q, name, case.spec, got[q], want, tol[q]))
+            c = compare(q, name, case.spec, got[q], want, tol[q])
+            if not c.ok:
+                c.cause = diagnose(c, got[q], case, ref, tol[q])
+            result.comparisons.append(c)
     return result
 
 
@@ -526,6 +553,95 @@ def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[Ca
         cases = [make_case(s) for s in specs[start : start + 256]]
         for case, jax_ref in zip(cases, jax_outputs(cases), strict=True):
             yield verify_case(candidate, case, {"torch": torch_outputs(case), "jax": jax_ref})
+
+
+# --- diagnosis ----------------------------------------------------------------------------
+
+
+def _explained(got: NDArray[Any], alt: NDArray[Any], tol: NDArray[Any], eps: float) -> bool:
+    """Whether the alternative ``alt`` accounts for ``got`` elementwise.
+
+    ``tol`` is the tolerance of the true value, which is too tight where ``alt`` differs
+    from it most, so a round-off allowance of 1000·ε relative to ``alt``'s scale is added.
+    """
+    if got.shape != alt.shape or not alt.size:
+        return False
+    return bool(np.all(np.abs(got - alt) <= tol + 1000 * eps * np.abs(alt).max()))
+
+
+def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any]) -> str:
+    """The likely cause of a failed comparison, from the pattern of its error ("" if none).
+
+    Each pattern is tested against the reference's own values: e.g. a candidate whose
+    dL/dx equals dL/do1·w1ᵀ has left out the mask.
+    """
+    q, N = c.quantity, case.spec.N
+    if c.problem.startswith("dtype"):
+        return f"wrong dtype: {c.problem}; a float64 constant or cast promoted the result"
+    if c.problem.startswith("shape"):
+        return (f"wrong shape: {c.problem}; a transposed product (e.g. np.outer or x·dsᵀ) or a "
+                "sum over the wrong axis")  # fmt: skip
+    want = ref[q].astype(np.float64)
+    g = got.astype(np.float64)
+    if not np.isfinite(g).all():
+        rows = ~np.isfinite(g.reshape(g.shape[0], -1)).all(axis=1) if g.ndim else None
+        big = np.abs(ref["s2"]).max(axis=1) if rows is not None and rows.shape[0] == N else None
+        where = ""
+        if big is not None and rows is not None:
+            where = f" in {int(rows.sum())} row(s) whose largest |s2| is ≥ {big[rows].min():.3g}"
+        return (f"NaN or inf where the reference is finite{where}: overflow, e.g. softmax "
+                "without subtracting the row maximum")  # fmt: skip
+    eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
+    if np.any(want) and _explained(g, -want, tol, eps):
+        return "candidate ≈ −reference: a sign error (p − y flipped to y − p?)"
+    if N > 1 and np.any(want):
+        if _explained(g, N * want, N * tol, eps):
+            return "candidate ≈ N × reference: the 1/N of reduction='mean' is missing"
+        if _explained(g, want / N, tol, eps):
+            return "candidate ≈ reference / N: the 1/N of reduction='mean' is applied twice"
+    s1 = ref["s1"]
+    if q == "dL/ds1":
+        bad = ~(np.abs(g - want) <= tol)
+        if bad.any() and np.all(s1[bad] == 0):
+            return "mismatches only where s1 = 0 exactly, the ReLU kink: use [s1 > 0], not ≥"
+        if bad.any() and np.all(s1[bad] <= 0):
+            return "mismatches only where s1 ≤ 0: the ReLU mask [s1 > 0] is missing or wrong"
+    if q in ("dL/dx", "dL/dw1", "dL/db1"):
+        do1 = ref["dL/do1"].astype(np.float64)
+        x, w1 = case.x.astype(np.float64), case.w1.astype(np.float64)
+        for label, ds1 in (("missing", do1), ("taken as [s1 ≥ 0]", np.where(s1 >= 0, do1, 0))):
+            alt = {"dL/dx": ds1 @ w1.T, "dL/dw1": x.T @ ds1, "dL/db1": ds1.sum(axis=0)}[q]
+            if _explained(g, alt, tol, eps):
+                return f"{q} matches the formula with the ReLU mask {label}"
+    if q == "dL/dw2":
+        alt = s1.T.astype(np.float64) @ ref["dL/ds2"].astype(np.float64)
+        if _explained(g, alt, tol, eps):
+            return "dL/dw2 matches s1ᵀ·dL/ds2: the product needs o1 = ReLU(s1), not s1"
+    if q == "dL/ds2" and case.y.dtype.kind == "f":
+        p, y = ref["p"].astype(np.float64), case.y.astype(np.float64)
+        alt = (p - y) / (N if case.spec.reduction == "mean" else 1)
+        if _explained(g, alt, tol, eps):
+            return ("candidate = p − y, which holds only when every row of y sums to 1; "
+                    "in general dL/ds2 = p·Σ_c y_c − y")  # fmt: skip
+    if q == "dp/ds2":
+        C = g.shape[-1]
+        bad = ~(np.abs(g - want) <= tol)
+        on_diag = np.broadcast_to(np.eye(C, dtype=bool), bad.shape)
+        if bad.any() and np.all(on_diag[bad]):
+            return "mismatches only on the diagonal: the diag(p) term, p_j (1 − p_j) at c = j"
+        if bad.any() and not np.any(on_diag[bad]):
+            return "mismatches only off the diagonal: the −p_c p_j term for c ≠ j"
+    if np.any(want):
+        scale = float(np.vdot(g, want) / np.vdot(want, want))
+        if _explained(g, scale * want, tol, eps):
+            return f"candidate ≈ {scale:.7g} × reference: a uniform scale error of {scale - 1:.2g}"
+    if g.ndim >= 1 and g.shape[0] == N and N > 1 and q != "loss":
+        bad_rows = ~(np.abs(g - want) <= tol).reshape(N, -1).all(axis=1)
+        big = np.abs(ref["s2"]).max(axis=1)
+        # exp overflows past ~88 in float32 and ~709 in float64; 50 leaves room for sums.
+        if bad_rows.any() and big[bad_rows].min() > max(50.0, big[~bad_rows].max(initial=0)):
+            return "mismatches only in rows with the largest scores: an unstable softmax"
+    return ""
 
 
 # --- failure messages ------------------------------------------------------------------------
@@ -552,10 +668,16 @@ def describe(c: Comparison, result: CaseResult) -> str:
             f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}, "
             f"|error| = {c.error:.3g}, tolerance = {c.tol:.3g} (error/tolerance = {c.ratio:.3g})"
         )
-        others = [n for n in result.refs if n != c.reference]
-        for other in others:
+        for other in (n for n in result.refs if n != c.reference):
             v = float(result.refs[other][c.quantity][c.index])
-            lines.append(f"  {other} gives {v:.9g} at {idx}")
+            agree = abs(v - c.want) <= c.tol
+            lines.append(
+                f"  {other} gives {v:.9g} at {idx}: {c.reference} and {other} "
+                + (f"agree to {abs(v - c.want):.2g}; {result.candidate} is the odd one out"
+                   if agree else "disagree too: suspect the references or the tolerance")
+            )  # fmt: skip
+    if c.cause:
+        lines.append(f"  likely cause: {c.cause}")
     lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
     return "\n".join(lines)
 

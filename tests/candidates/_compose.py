@@ -2,6 +2,8 @@
 
 A candidate module does ``backward = backward_with(grad_s2=wrong_grad_s2)``; everything
 else is manual's own code, so each candidate differs from manual in exactly one place.
+``post(name, gradient, env)`` may replace a finished gradient; ``env`` holds the inputs
+by name (x, y, params, fwd, reduction) and the gradients as d<name> (ds2, do1, ds1, ...).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def backward_with(post: Post | None = None, **formulas: Callable[..., Any]) -> C
              "s1": ds1, "x": f["grad_input"](ds1, params.w1), "w1": f["grad_weight"](x, ds1),
              "b1": f["grad_b"](ds1)}  # fmt: skip
         if post is not None:
+            # The inputs by name, the gradients as d<name>: dx, dw1, ds1, do1, ...
             env = {"x": x, "y": y, "params": params, "fwd": fwd, "reduction": reduction}
-            g = {k: post(k, v, env | g) for k, v in g.items()}
+            env |= {f"d{k}": v for k, v in g.items()}
+            g = {k: post(k, v, env) for k, v in g.items()}
         return m.Gradients(**g)
 
     return backward
