@@ -29,11 +29,11 @@ def float_array(name: str, a: Any, ndim: int) -> NDArray[np.floating[Any]]:
     return a
 
 
-def same_dtype(dtype: np.dtype[Any], **arrays: NDArray[Any]) -> None:
-    """Reject mixed float dtypes instead of promoting them."""
+def same_dtype(like: str, dtype: np.dtype[Any], **arrays: NDArray[Any]) -> None:
+    """Reject mixed float dtypes instead of promoting them; ``like`` names the model array."""
     for name, a in arrays.items():
         if a.dtype != dtype:
-            raise TypeError(f"{name}: dtype {a.dtype} does not match the dtype of x, {dtype}")
+            raise TypeError(f"{name}: dtype {a.dtype} does not match the dtype of {like}, {dtype}")
 
 
 def dim(name: str, a: NDArray[Any], axis: int, expected: int, what: str) -> None:
@@ -69,7 +69,7 @@ def targets(y: Any, N: int, C: int, dtype: np.dtype[Any]) -> NDArray[Any]:
                 f"y: a 1-D y holds class labels and must have an integer dtype, got {y.dtype}"
             )
         float_array("y", y, 2)
-        same_dtype(dtype, y=y)
+        same_dtype("x", dtype, y=y)
         dim("y", y, 0, N, "N, the number of rows of x")
         dim("y", y, 1, C, "C, the number of classes")
         return y

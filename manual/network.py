@@ -58,7 +58,7 @@ class Params:
         check.float_array("b1", self.b1, 1)
         check.float_array("w2", self.w2, 2)
         check.float_array("b2", self.b2, 1)
-        check.same_dtype(self.w1.dtype, b1=self.b1, w2=self.w2, b2=self.b2)
+        check.same_dtype("w1", self.w1.dtype, b1=self.b1, w2=self.w2, b2=self.b2)
         H, C = self.w2.shape
         check.dim("w1", self.w1, 1, H, "H, the number of rows of w2")
         check.dim("b1", self.b1, 0, H, "H, the number of columns of w1")
@@ -221,7 +221,7 @@ def _check_x(x: Any, params: Params) -> Array:
     if not isinstance(params, Params):
         raise TypeError(f"params: expected manual.Params, got {type(params).__name__}")
     check.float_array("x", x, 2)
-    check.same_dtype(x.dtype, w1=params.w1, b1=params.b1, w2=params.w2, b2=params.b2)
+    check.same_dtype("x", x.dtype, w1=params.w1, b1=params.b1, w2=params.w2, b2=params.b2)
     check.dim("x", x, 1, params.w1.shape[0], "D, the number of rows of w1")
     if x.shape[0] == 0:
         raise ValueError("x: N must be at least 1, got shape (0, D)")

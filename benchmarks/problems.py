@@ -1,0 +1,151 @@
+"""The benchmarked problems: shapes, data, FLOP counts, and a float64 reference to check against.
+
+The network, with the derivation's names::
+
+    x (N×D) → s1 = x·w1 + b1 (N×H) → o1 = ReLU(s1) → s2 = o1·w2 + b2 (N×C) → p = softmax(s2)
+            → L = mean_n −log p[n, y_n]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Shape = tuple[int, int, int, int]
+"""(N, D, H, C)."""
+
+SHAPES: tuple[Shape, ...] = (
+    (5, 4, 10, 3),  # the derivation's seed network
+    (64, 32, 16, 10),
+    (256, 784, 256, 10),  # an MNIST-sized layer
+    (1024, 1024, 1024, 100),
+    (2048, 1024, 1024, 1000),
+)
+SMALL_SHAPES: tuple[Shape, ...] = SHAPES[:3]
+"""The shapes of ``--bench-shapes small``: each pass takes milliseconds, not tenths of seconds."""
+
+DTYPES = ("float32", "float64")
+PASSES = ("forward", "backward", "forward+backward")
+
+TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-11}
+"""Bound on the normwise relative error ‖got − want‖_F / ‖want‖_F against the float64
+reference. A correct float32 pass lands near 1e-7 and float64 near 1e-16 (√k·ε with k ≤ 2048);
+the bounds sit far above that and far below the O(1) error of a wrong formula."""
+
+
+def flops(shape: Shape, pass_: str) -> int:
+    """FLOPs of the pass's matrix products, 2 per multiply-add.
+
+    forward  = 2·(N·D·H + N·H·C)          s1 = x·w1, s2 = o1·w2
+    backward = 2·(2·N·H·C + 2·N·D·H)      dL/dw2 = o1ᵀ·ds2, dL/do1 = ds2·w2ᵀ,
+                                          dL/dw1 = xᵀ·ds1, dL/dx = ds1·w1ᵀ
+    forward+backward = the sum, 6·(N·D·H + N·H·C).
+
+    Bias, ReLU, softmax and loss are O(N·(H + C)) and left out: the count is the work that
+    cannot be avoided, so GFLOP/s compares implementations on equal terms.
+    """
+    N, D, H, C = shape
+    forward = 2 * (N * D * H + N * H * C)
+    backward = 2 * (2 * N * H * C + 2 * N * D * H)
+    counts = {"forward": forward, "backward": backward, "forward+backward": forward + backward}
+    return counts[pass_]
+
+
+def shape_id(shape: Shape) -> str:
+    """'N=5,D=4,H=10,C=3': a test id and group label without spaces."""
+    return ",".join(f"{k}={v}" for k, v in zip("NDHC", shape, strict=True))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Inputs of one (shape, dtype) and the float64 reference of every checked quantity.
+
+    x: N×D, y: (N,) int64 labels, w1: D×H, b1: (H,), w2: H×C, b2: (C,), all but y of
+    ``dtype``. ``ref`` holds float64 arrays keyed like ``references.QUANTITIES``.
+    """
+
+    shape: Shape
+    dtype: np.dtype[Any]
+    x: NDArray[Any]
+    y: NDArray[np.int64]
+    w1: NDArray[Any]
+    b1: NDArray[Any]
+    w2: NDArray[Any]
+    b2: NDArray[Any]
+    ref: dict[str, NDArray[np.float64]]
+
+    @property
+    def label(self) -> str:
+        return f"{shape_id(self.shape)},{self.dtype.name}"
+
+
+def make_problem(shape: Shape, dtype: str, seed: int = 0) -> Problem:
+    """Draw the inputs as at initialisation: x ~ N(0, 1), w1 ~ N(0, 1/D), w2 ~ N(0, 1/H).
+
+    The reference is computed from the *cast* inputs promoted back to float64, so that it
+    differs from a correct pass only by the pass's own rounding.
+    """
+    N, D, H, C = shape
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    x = rng.standard_normal((N, D)).astype(dt)
+    w1 = (rng.standard_normal((D, H)) / math.sqrt(D)).astype(dt)
+    b1 = (0.1 * rng.standard_normal(H)).astype(dt)
+    w2 = (rng.standard_normal((H, C)) / math.sqrt(H)).astype(dt)
+    b2 = (0.1 * rng.standard_normal(C)).astype(dt)
+    y = rng.integers(0, C, N).astype(np.int64)
+    ref = reference(*(a.astype(np.float64) for a in (x, w1, b1, w2, b2)), y)
+    return Problem(shape, dt, x, y, w1, b1, w2, b2, ref)
+
+
+def reference(
+    x: NDArray[np.float64], w1: NDArray[np.float64], b1: NDArray[np.float64],
+    w2: NDArray[np.float64], b2: NDArray[np.float64], y: NDArray[np.int64],
+) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+    """Loss, s1, s2, p and the gradients by float64 torch autograd (``torch_ref.network_loss``).
+
+    Not ``torch_ref.reference``: it also builds dp/ds2, N×C×C, 16 GB at the largest shape.
+    """
+    import torch
+
+    from references import torch_ref
+
+    leaves = [torch.tensor(a, requires_grad=True) for a in (x, w1, b1, w2, b2)]
+    tx, tw1, tb1, tw2, tb2 = leaves
+    loss, inter = torch_ref.network_loss(tx, torch.from_numpy(y), tw1, tb1, tw2, tb2, "mean")
+    for name in ("s1", "s2"):
+        inter[name].retain_grad()
+    loss.backward()
+    out = {"loss": loss, "s1": inter["s1"], "s2": inter["s2"], "p": inter["p"]}
+    for name, t in (("s2", inter["s2"]), ("s1", inter["s1"]), ("x", tx), ("w1", tw1),
+                    ("b1", tb1), ("w2", tw2), ("b2", tb2)):  # fmt: skip
+        assert t.grad is not None
+        out[f"dL/d{name}"] = t.grad
+    return {k: v.detach().numpy() for k, v in out.items()}
+
+
+def relative_error(got: NDArray[Any], want: NDArray[np.float64]) -> float:
+    """‖got − want‖_F / ‖want‖_F in float64 (want ≠ 0 for every checked quantity)."""
+    diff = np.asarray(got, dtype=np.float64) - want
+    return float(np.linalg.norm(diff.ravel()) / np.linalg.norm(want.ravel()))
+
+
+def check(impl: str, quantity: str, got: Any, problem: Problem) -> None:
+    """Assert that ``got`` is ``problem.ref[quantity]`` computed in ``problem.dtype``.
+
+    Shape, dtype and finiteness exactly; values to ``TOLERANCE`` normwise, so that a
+    benchmark can never time a wrong computation.
+    """
+    want = problem.ref[quantity]
+    got = np.asarray(got)
+    where = f"{impl}, {quantity}, {problem.label}"
+    assert got.shape == want.shape, f"{where}: shape {got.shape}, expected {want.shape}"
+    assert got.dtype == problem.dtype, f"{where}: dtype {got.dtype}, expected {problem.dtype}"
+    assert np.isfinite(got).all(), f"{where}: NaN or inf"
+    err = relative_error(got, want)
+    tol = TOLERANCE[problem.dtype]
+    assert err <= tol, f"{where}: relative error {err:.3g} exceeds {tol:.0e}"
