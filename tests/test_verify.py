@@ -7,8 +7,6 @@ random draw and ``--cases`` the size of the bulk run.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
-
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -22,14 +20,14 @@ EDGE = harness.edge_specs()
 
 @pytest.mark.parametrize("spec", EDGE, ids=[str(s) for s in EDGE])
 def test_edge_case(spec: harness.CaseSpec, candidate: ModuleType, options: Options,
-                   record_property: Any) -> None:  # fmt: skip
+                   request: pytest.FixtureRequest) -> None:  # fmt: skip
     """Named shapes (N = 1, C = 1, C = 2, H = 1, D = 1), every target form, and the stress
     kinds: exact zeros in s1, |s2| in the thousands, probabilities near underflow."""
     spec = harness.replace(spec, seed=spec.seed + options.seed)
     tally = harness.Tally()
     result = harness.verify_case(candidate, harness.make_case(spec))
     tally.add(result)
-    record(record_property, tally)
+    record(request.node, tally)
     harness.assert_verified(result)
 
 
@@ -38,7 +36,7 @@ CHUNKS = 8
 
 @pytest.mark.parametrize("chunk", range(CHUNKS), ids=lambda c: f"chunk{c}")
 def test_random_cases(chunk: int, candidate: ModuleType, options: Options,
-                      record_property: Any) -> None:  # fmt: skip
+                      request: pytest.FixtureRequest) -> None:  # fmt: skip
     """``--cases`` random shapes (N, D, H, C in 1..64; one case in sixteen has one dimension
     up to 512), both dtypes, every target form, reduction and stress kind, batched through
     JAX. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
@@ -51,7 +49,7 @@ def test_random_cases(chunk: int, candidate: ModuleType, options: Options,
             if result.failures:
                 failed.append(result)
     finally:
-        record(record_property, tally)
+        record(request.node, tally)
     if failed:
         # Report the smallest failing case first: it is the easiest to reason about.
         failed.sort(key=lambda r: (r.spec.N * r.spec.D * r.spec.H * r.spec.C, r.spec.seed))
@@ -76,7 +74,7 @@ def specs(draw: st.DrawFn) -> harness.CaseSpec:
     )  # fmt: skip
 
 
-def test_hypothesis_shapes(candidate: ModuleType, options: Options, record_property: Any) -> None:
+def test_hypothesis_shapes(candidate: ModuleType, options: Options, request: pytest.FixtureRequest) -> None:
     """Hypothesis draws shapes from 1 to 512 and, on failure, shrinks to the smallest
     failing one (fewest large dimensions, then smallest sizes). It runs a tenth of ``--cases`` examples, seeded by ``--seed``."""
     tally = harness.Tally()
@@ -94,4 +92,4 @@ def test_hypothesis_shapes(candidate: ModuleType, options: Options, record_prope
     try:
         check()
     finally:
-        record(record_property, tally)
+        record(request.node, tally)

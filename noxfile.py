@@ -1,0 +1,75 @@
+"""Sessions: ``nox`` runs the gate; ``nox -s lint tests`` is what CI runs; ``nox -l`` lists all.
+
+Every session installs what it needs with pip, pinned by constraints.txt (this machine has a
+CPU wheel of exactly that torch on disk; any other version pulls a CUDA build).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+REPORTS = ROOT / "reports"
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "venv"  # pip, not uv: uv does not see the local torch wheel
+nox.options.sessions = ["verify"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    deps = {d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)}
+    session.install(*sorted(deps), *CONSTRAINTS)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """The gate: every gradient of --candidate (default: manual) against torch and JAX.
+
+    Pass pytest options after --: ``nox -s verify -- --candidate my.module --seed 3
+    --cases 5000 -n auto``. Writes reports/verify.md, verify.json and verify.xml (JUnit).
+    """
+    install(session, "test")
+    REPORTS.mkdir(exist_ok=True)
+    session.run(
+        "pytest", "tests/test_verify.py", f"--report-dir={REPORTS}",
+        f"--junitxml={REPORTS / 'verify.xml'}", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite: manual's contract, the harness, the catalog of wrong candidates,
+    the gate on manual, and a smoke run of every benchmark (--benchmark-disable)."""
+    install(session, "test", "bench")
+    session.run("pytest", *session.posargs)
+    session.run("pytest", "benchmarks", "--benchmark-disable", "-q")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (check and format) and mypy --strict on manual/ and references/."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks of manual vs JAX vs PyTorch vs the GEMM floor, and the engine's throughput.
+
+    Writes reports/bench.json (pytest-benchmark's format: compare runs with
+    ``--benchmark-compare``), reports/bench.md and reports/bench.png.
+    """
+    install(session, "bench")
+    REPORTS.mkdir(exist_ok=True)
+    session.run(
+        "pytest", "benchmarks", f"--benchmark-json={REPORTS / 'bench.json'}",
+        "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", *session.posargs,
+    )  # fmt: skip
+    session.run("python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS))
