@@ -72,4 +72,6 @@ def bench(session: nox.Session) -> None:
         "pytest", "benchmarks", f"--benchmark-json={REPORTS / 'bench.json'}",
         "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", *session.posargs,
     )  # fmt: skip
-    session.run("python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS))
+    session.run(
+        "python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS)
+    )

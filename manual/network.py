@@ -64,8 +64,10 @@ class Params:
         check.dim("b1", self.b1, 0, H, "H, the number of columns of w1")
         check.dim("b2", self.b2, 0, C, "C, the number of columns of w2")
         if H == 0 or C == 0 or self.w1.shape[0] == 0:
-            raise ValueError(f"w1, w2: D, H and C must be at least 1, got shapes "
-                             f"{self.w1.shape} and {self.w2.shape}")
+            raise ValueError(
+                f"w1, w2: D, H and C must be at least 1, got shapes "
+                f"{self.w1.shape} and {self.w2.shape}"
+            )
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def grad_b(ds: Array) -> Array:
 
     Left implicit by the derivation: b is added to every row, so its gradient sums them.
     """
-    return ds.sum(axis=0)
+    db: Array = ds.sum(axis=0)
+    return db
 
 
 def relu(s1: Array) -> Array:
@@ -150,14 +153,14 @@ def log_softmax(s2: Array) -> Array:
     The row maximum is subtracted before exp, so no score overflows; it cancels exactly.
     """
     z = s2 - s2.max(axis=1, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return z
+    logp: Array = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return logp
 
 
 def softmax(s2: Array) -> Array:
     """p_c = exp(s2_c) / Σ_k exp(s2_k) row-wise, with the row maximum subtracted.   N×C → N×C."""
-    p = np.exp(s2 - s2.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    e = np.exp(s2 - s2.max(axis=1, keepdims=True))
+    p: Array = e / e.sum(axis=1, keepdims=True)
     return p
 
 
@@ -189,10 +192,7 @@ def cross_entropy(s2: Array, y: Array | Labels, reduction: str = "mean") -> np.f
     y = check.targets(y, N, C, s2.dtype)
     reduction = check.reduction(reduction)
     logp = log_softmax(s2)
-    if y.dtype.kind == "f":
-        total = -np.vdot(y, logp)
-    else:
-        total = -logp[np.arange(N), y].sum()
+    total = -np.vdot(y, logp) if y.dtype.kind == "f" else -logp[np.arange(N), y].sum()
     return s2.dtype.type(total * _scale(N, reduction))
 
 
@@ -211,7 +211,8 @@ def grad_s2(p: Array, y: Array | Labels, reduction: str) -> Array:
         ds2[np.arange(N), y] -= 1
     if reduction == "mean":
         ds2 *= p.dtype.type(1.0 / N)
-    return ds2
+    out: Array = ds2
+    return out
 
 
 # --- the whole network -----------------------------------------------------------------------
@@ -225,7 +226,8 @@ def _check_x(x: Any, params: Params) -> Array:
     check.dim("x", x, 1, params.w1.shape[0], "D, the number of rows of w1")
     if x.shape[0] == 0:
         raise ValueError("x: N must be at least 1, got shape (0, D)")
-    return x
+    checked: Array = x
+    return checked
 
 
 def forward(x: Array, params: Params) -> Forward:
@@ -249,8 +251,10 @@ def backward(
         raise TypeError(f"fwd: expected manual.Forward, got {type(fwd).__name__}")
     for name, a, shape in (("s1", fwd.s1, (N, H)), ("o1", fwd.o1, (N, H)), ("p", fwd.p, (N, C))):
         if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != x.dtype:
-            raise ValueError(f"fwd.{name}: expected a {x.dtype} array of shape {shape}, "
-                             f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
+            raise ValueError(
+                f"fwd.{name}: expected a {x.dtype} array of shape {shape}, "
+                f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}"
+            )
 
     ds2 = grad_s2(fwd.p, y, reduction)
     do1 = grad_input(ds2, params.w2)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
 Array = jax.Array
 
@@ -63,4 +63,3 @@ def reference(
         "dL/db2": gb2,
         "dp/ds2": jax.vmap(jax.jacrev(jax.nn.softmax))(s2),
     }
-

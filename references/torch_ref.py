@@ -26,7 +26,8 @@ def network_loss(
 
 def softmax_jacobian(s2: torch.Tensor) -> torch.Tensor:
     """dp/ds2 per row, N×C×C, from torch.func's reverse-mode jacobian."""
-    return torch.func.vmap(torch.func.jacrev(lambda s: torch.softmax(s, dim=0)))(s2)
+    jac: torch.Tensor = torch.func.vmap(torch.func.jacrev(lambda s: torch.softmax(s, dim=0)))(s2)
+    return jac
 
 
 def reference(
@@ -38,12 +39,12 @@ def reference(
     tx, tw1, tb1, tw2, tb2 = params
     ty = torch.from_numpy(y.astype(np.int64) if y.dtype.kind in "iu" else y)
     loss, inter = network_loss(tx, ty, tw1, tb1, tw2, tb2, reduction)
-    for t in ("s1", "o1", "s2"):
-        inter[t].retain_grad()
-    loss.backward()
+    for name in ("s1", "o1", "s2"):
+        inter[name].retain_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
     out = {"loss": loss, **inter, "dp/ds2": softmax_jacobian(inter["s2"].detach())}
-    for name, t in (("x", tx), ("w1", tw1), ("b1", tb1), ("w2", tw2), ("b2", tb2),
+    for name, tensor in (("x", tx), ("w1", tw1), ("b1", tb1), ("w2", tw2), ("b2", tb2),
                     ("s1", inter["s1"]), ("o1", inter["o1"]), ("s2", inter["s2"])):  # fmt: skip
-        assert t.grad is not None
-        out[f"dL/d{name}"] = t.grad
+        assert tensor.grad is not None
+        out[f"dL/d{name}"] = tensor.grad
     return {k: v.detach().numpy() for k, v in out.items()}

@@ -13,12 +13,23 @@ from tests.report import VerifyReport
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("handgrad", "handgrad verification gate")
-    group.addoption("--candidate", default="manual",
-                    help="importable module exposing manual's API (default: manual)")
-    group.addoption("--seed", type=int, default=0,
-                    help="seed of every random draw; a failure prints the case's own seed")
-    group.addoption("--cases", type=int, default=2000,
-                    help="number of random shape cases in the bulk run (default: 2000)")
+    group.addoption(
+        "--candidate",
+        default="manual",
+        help="importable module exposing manual's API (default: manual)",
+    )
+    group.addoption(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every random draw; a failure prints the case's own seed",
+    )
+    group.addoption(
+        "--cases",
+        type=int,
+        default=2000,
+        help="number of random shape cases in the bulk run (default: 2000)",
+    )
     group.addoption("--report-dir", default=None,
                     help="write verify.md and verify.json here")  # fmt: skip
 

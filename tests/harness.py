@@ -62,7 +62,8 @@ class CaseSpec:
         unknown = set(kv) - set(types)
         if unknown:
             raise ValueError(f"--case: unknown fields {sorted(unknown)}; known: {sorted(types)}")
-        return cls(**{k: types[k](v) for k, v in kv.items()})
+        values: dict[str, Any] = {k: types[k](v) for k, v in kv.items()}
+        return cls(**values)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """The shape every compared quantity must have."""
@@ -223,11 +224,17 @@ def run_candidate(module: ModuleType, case: Case) -> Arrays:
             jac = module.softmax_jacobian(fwd.p)
     except Exception as exc:
         hint = ""
-        bad = [k for k in ("s1", "o1", "s2", "p") if fwd is not None
-               and not np.isfinite(np.asarray(getattr(fwd, k, 0.0), dtype=float)).all()]
+        bad = [
+            k
+            for k in ("s1", "o1", "s2", "p")
+            if fwd is not None
+            and not np.isfinite(np.asarray(getattr(fwd, k, 0.0), dtype=float)).all()
+        ]
         if bad:
-            hint = (f"; its forward gave NaN or inf in fwd.{', fwd.'.join(bad)}: overflow, "
-                    "e.g. softmax without subtracting the row maximum")
+            hint = (
+                f"; its forward gave NaN or inf in fwd.{', fwd.'.join(bad)}: overflow, "
+                "e.g. softmax without subtracting the row maximum"
+            )
         raise CandidateError(f"{module.__name__}.{step} raised {type(exc).__name__}: {exc} "
                              f"({case.spec}){hint}") from exc  # fmt: skip
     modified = [k for k, a in given.items() if not np.array_equal(a, getattr(case, k))]
@@ -256,9 +263,9 @@ def _torch_ref() -> ModuleType:
 
 
 def torch_outputs(case: Case) -> Arrays:
-    torch_ref = _torch_ref()
-    return torch_ref.reference(case.x, case.y, case.w1, case.b1, case.w2, case.b2,
+    out: Arrays = _torch_ref().reference(case.x, case.y, case.w1, case.b1, case.w2, case.b2,
                                case.spec.reduction)  # fmt: skip
+    return out
 
 
 # JAX compiles once per shape (~0.3 s). Each case is padded into a shape bucket, so one
@@ -406,11 +413,13 @@ def error_bounds(case: Case, ref: Arrays) -> Arrays:
         sb = np.abs(b).max(axis=0, keepdims=True)
         sa[sa == 0] = 1.0
         sb[sb == 0] = 1.0
-        return sa * np.sqrt((a / sa) ** 2 @ (b / sb) ** 2) * sb
+        out: NDArray[Any] = sa * np.sqrt((a / sa) ** 2 @ (b / sb) ** 2) * sb
+        return out
 
     def rss_rows(a: NDArray[Any]) -> NDArray[Any]:
         """√(Σ_n a[n]²) per column, the bias-gradient analogue of ``rss``."""
-        return rss(np.ones((1, a.shape[0])), a)[0]
+        out: NDArray[Any] = rss(np.ones((1, a.shape[0])), a)[0]
+        return out
 
     a = {k: np.abs(v.astype(np.float64)) for k, v in case.inputs().items() if k != "y"}
     x, w1, b1, w2, b2 = a["x"], a["w1"], a["b1"], a["w2"], a["b2"]
@@ -448,8 +457,10 @@ def error_bounds(case: Case, ref: Arrays) -> Arrays:
     e["dL/dw1"] = rss(x.T, e["dL/ds1"]) + acc(N) * (x.T @ ds1)
     e["dL/db1"] = rss_rows(e["dL/ds1"]) + acc(N) * ds1.sum(axis=0)
     ep = e["p"]
-    e["dp/ds2"] = ep[:, :, None] * p[:, None, :] + p[:, :, None] * ep[:, None, :] + eps * (
-        p[:, :, None] * p[:, None, :]
+    e["dp/ds2"] = (
+        ep[:, :, None] * p[:, None, :]
+        + p[:, :, None] * ep[:, None, :]
+        + eps * (p[:, :, None] * p[:, None, :])
     )
     diag = np.einsum("ncc->nc", e["dp/ds2"])
     diag += ep + eps * p
@@ -493,11 +504,11 @@ def compare(
     tol: NDArray[Any],
 ) -> Comparison:  # fmt: skip
     """Elementwise |got − want| ≤ tol, vectorised; records the worst element."""
-    head = {"quantity": quantity, "reference": reference, "spec": spec}
+    make = functools.partial(Comparison, quantity, reference, spec)
     if got.shape != want.shape:
-        return Comparison(**head, ratio=math.inf, problem=f"shape {got.shape}, expected {want.shape}")
+        return make(ratio=math.inf, problem=f"shape {got.shape}, expected {want.shape}")
     if got.dtype != want.dtype:
-        return Comparison(**head, ratio=math.inf, problem=f"dtype {got.dtype}, expected {want.dtype}")
+        return make(ratio=math.inf, problem=f"dtype {got.dtype}, expected {want.dtype}")
     err = np.abs(got.astype(np.float64) - want.astype(np.float64))
     # tol > 0 everywhere (it has a floor); err / tol overflows to inf only for a gross error.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -505,8 +516,8 @@ def compare(
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
     worst = float(ratio.reshape(-1)[flat])
-    return Comparison(
-        **head, ratio=worst, mismatches=int((~(err <= tol)).sum()), size=int(err.size),
+    return make(
+        ratio=worst, mismatches=int((~(err <= tol)).sum()), size=int(err.size),
         index=index, got=float(got[index]), want=float(want[index]), error=float(err[index]),
         tol=float(tol[index]),
     )  # fmt: skip
@@ -654,11 +665,12 @@ def reproduce_command(candidate: str, spec: CaseSpec) -> str:
 def describe(c: Comparison, result: CaseResult) -> str:
     """What a student needs: which gradient, which element, by how much, and how to rerun."""
     s = c.spec
-    lines = [
+    head = (
         f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {s.dtype}, "
         f"(N, D, H, C) = ({s.N}, {s.D}, {s.H}, {s.C}), target={s.target}, "
         f"reduction={s.reduction}, kind={s.kind}, seed={s.seed}"
-    ]
+    )
+    lines = [head]
     if c.problem:
         lines.append(f"  {c.quantity} has {c.problem}")
     else:

@@ -31,9 +31,11 @@ def markdown(summary: dict[str, Any]) -> str:
     lines = [
         "# handgrad verify report",
         "",
-        f"candidate `{summary['candidate']}`, seed {summary['seed']}, "
-        f"{summary['random_cases']} random cases + edge cases; "
-        f"**{'PASS' if summary['passed'] else 'FAIL'}**",
+        (
+            f"candidate `{summary['candidate']}`, seed {summary['seed']}, "
+            f"{summary['random_cases']} random cases + edge cases; "
+            f"**{'PASS' if summary['passed'] else 'FAIL'}**"
+        ),
         "",
         "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes)",
         "",
@@ -67,8 +69,8 @@ class VerifyReport:
             if name == PROPERTY:
                 self.tally.merge(json.loads(str(value)))
         if report.failed and report.when == "call":
-            message = str(getattr(report.longrepr, "reprcrash", None) and
-                          report.longrepr.reprcrash.message)  # type: ignore[union-attr]
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = str(getattr(crash, "message", report.longreprtext))
             self.failures.append({"test": report.nodeid, "message": message})
 
     def summary(self, exitstatus: int) -> dict[str, Any]:

@@ -39,7 +39,9 @@ SPECS = (
 def cases_and_refs() -> list[tuple[harness.Case, dict[str, harness.Arrays]]]:
     cases = [harness.make_case(s) for s in SPECS]
     jax = harness.jax_outputs(cases)
-    return [(c, {"torch": harness.torch_outputs(c), "jax": j}) for c, j in zip(cases, jax)]
+    return [
+        (c, {"torch": harness.torch_outputs(c), "jax": j}) for c, j in zip(cases, jax, strict=True)
+    ]
 
 
 def run_gate(name: str) -> tuple[list[harness.Comparison], list[str], list[str]]:
@@ -88,8 +90,8 @@ def test_message_names_everything_a_student_needs() -> None:
     text = messages[0]
     for part in ("dL/", "tests.candidates.no_relu_mask vs ", "float32", "(N, D, H, C) = (5, 4, 10, 3)",
                  "seed=0", "worst at [", "tolerance =", "error/tolerance =", "likely cause: ",
-                 "is the odd one out", "reproduce: python -m tests.harness --candidate "
-                 "tests.candidates.no_relu_mask --case 'N=5,D=4,H=10,C=3,dtype=float32"):  # fmt: skip
+                 "is the odd one out", ("reproduce: python -m tests.harness --candidate "
+                 "tests.candidates.no_relu_mask --case 'N=5,D=4,H=10,C=3,dtype=float32")):  # fmt: skip
         assert part in text, f"{part!r} missing from:\n{text}"
 
 

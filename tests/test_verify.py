@@ -7,6 +7,7 @@ random draw and ``--cases`` the size of the bulk run.
 from __future__ import annotations
 
 from types import ModuleType
+
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -53,8 +54,11 @@ def test_random_cases(chunk: int, candidate: ModuleType, options: Options,
     if failed:
         # Report the smallest failing case first: it is the easiest to reason about.
         failed.sort(key=lambda r: (r.spec.N * r.spec.D * r.spec.H * r.spec.C, r.spec.seed))
-        pytest.fail(f"{len(failed)} of {len(specs)} random cases failed; smallest:\n"
-                    + harness.describe(failed[0].failures[0], failed[0]), pytrace=False)
+        pytest.fail(
+            f"{len(failed)} of {len(specs)} random cases failed; smallest:\n"
+            + harness.describe(failed[0].failures[0], failed[0]),
+            pytrace=False,
+        )
 
 
 @st.composite
@@ -74,7 +78,9 @@ def specs(draw: st.DrawFn) -> harness.CaseSpec:
     )  # fmt: skip
 
 
-def test_hypothesis_shapes(candidate: ModuleType, options: Options, request: pytest.FixtureRequest) -> None:
+def test_hypothesis_shapes(
+    candidate: ModuleType, options: Options, request: pytest.FixtureRequest
+) -> None:
     """Hypothesis draws shapes from 1 to 512 and, on failure, shrinks to the smallest
     failing one (fewest large dimensions, then smallest sizes). It runs a tenth of ``--cases`` examples, seeded by ``--seed``."""
     tally = harness.Tally()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-
 from manual import network as m
 
 Post = Callable[[str, Any, dict[str, Any]], Any]

@@ -20,8 +20,13 @@ def backward(x: Any, y: Any, params: Params, fwd: Forward, reduction: str = "mea
     do1 = np.einsum("nc,hc->nh", ds2, params.w2)
     ds1 = np.where(fwd.s1 > 0, do1, 0).astype(do1.dtype)
     return Gradients(
-        s2=ds2, o1=do1, w2=np.einsum("nh,nc->hc", fwd.o1, ds2), b2=np.einsum("nc->c", ds2),
-        s1=ds1, x=np.einsum("nh,dh->nd", ds1, params.w1), w1=np.einsum("nd,nh->dh", x, ds1),
+        s2=ds2,
+        o1=do1,
+        w2=np.einsum("nh,nc->hc", fwd.o1, ds2),
+        b2=np.einsum("nc->c", ds2),
+        s1=ds1,
+        x=np.einsum("nh,dh->nd", ds1, params.w1),
+        w1=np.einsum("nd,nh->dh", x, ds1),
         b1=np.einsum("nh->h", ds1),
     )
 

@@ -26,7 +26,7 @@ def cross_entropy(s2: Any, y: Any, reduction: str = "mean") -> Any:
     return s2.dtype.type(manual.cross_entropy(_up(s2), _up(y), reduction))
 
 
-def backward(x: Any, y: Any, params: Params, fwd: manual.Forward,
+def backward(x: Any, y: Any, params: Params, fwd: manual.Forward,  # noqa: ARG001
              reduction: str = "mean") -> manual.Gradients:  # fmt: skip
     up = manual.forward(_up(x), _params64(params))  # recompute p in float64 too
     g = manual.backward(_up(x), _up(y), _params64(params), up, reduction)

@@ -3,11 +3,9 @@ case, instead of the general p·Σ_c y_c − y."""
 
 from typing import Any
 
-import numpy as np
-
 from manual import Params, cross_entropy, forward, softmax_jacobian
-from tests.candidates._compose import backward_with
 from manual.network import grad_s2
+from tests.candidates._compose import backward_with
 
 
 def _grad_s2(p: Any, y: Any, reduction: str) -> Any:
