@@ -510,9 +510,11 @@ def compare(
     if got.dtype != want.dtype:
         return make(ratio=math.inf, problem=f"dtype {got.dtype}, expected {want.dtype}")
     err = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    # tol > 0 everywhere (it has a floor); err / tol overflows to inf only for a gross error.
-    with np.errstate(over="ignore", invalid="ignore"):
-        ratio = np.nan_to_num(err / tol, nan=math.inf, posinf=math.inf)
+    # A zero tolerance demands exact equality (0/0 counts as 0); err / tol overflows to inf
+    # only for a gross error, and NaN in err is never tolerated.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ratio = np.where(err == 0, 0.0, err / tol)
+    ratio = np.nan_to_num(ratio, nan=math.inf, posinf=math.inf)
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
     worst = float(ratio.reshape(-1)[flat])
@@ -555,7 +557,63 @@ def verify_case(
             if not c.ok:
                 c.cause = diagnose(c, got[q], case, ref, tol[q])
             result.comparisons.append(c)
+    result.comparisons += invariants(got, case)
     return result
+
+
+INVARIANTS = {
+    "dL/ds1": "dL/ds1 must be exactly 0 wherever s1 ≤ 0",
+    "dL/db1": "dL/db1 must equal the column sums of the candidate's own dL/ds1",
+    "dL/db2": "dL/db2 must equal the column sums of the candidate's own dL/ds2",
+    "dL/ds2": "rows of dL/ds2 must sum to 0 when every target row sums to 1",
+    "dp/ds2": "the softmax Jacobian must be symmetric with rows summing to 0",
+}
+
+
+def invariants(got: Arrays, case: Case) -> list[Comparison]:
+    """Structural checks of the candidate against itself, needing no reference.
+
+    dL/ds1 at s1 ≤ 0 must be exactly 0. The others hold exactly in real arithmetic, so
+    their only tolerance is ρ times the rounding of the one sum or product they involve.
+    """
+    spec, dt = case.spec, np.dtype(case.spec.dtype)
+    eps = float(np.finfo(dt).eps)
+    out: list[Comparison] = []
+
+    def check(quantity: str, value: NDArray[Any], bound: NDArray[Any]) -> None:
+        c = compare(quantity, "invariant", spec, value, np.zeros_like(value), SAFETY * bound)
+        if not c.ok:
+            c.cause = INVARIANTS[quantity]
+        out.append(c)
+
+    shapes = spec.shapes()
+    g = {k: v.astype(np.float64) for k, v in got.items() if v.shape == shapes[k]}
+    if "dL/ds1" in g and got["s1"].shape == shapes["s1"]:
+        check("dL/ds1", np.where(got["s1"] <= 0, g["dL/ds1"], 0.0), np.zeros(shapes["dL/ds1"]))
+    N, C = spec.N, spec.C
+    for bias, ds in (("dL/db1", "dL/ds1"), ("dL/db2", "dL/ds2")):
+        if bias in g and ds in g:
+            bound = (eps * math.sqrt(N) + eps) * np.abs(g[ds]).sum(axis=0) + float(
+                np.finfo(dt).tiny
+            )
+            check(bias, g[bias] - g[ds].sum(axis=0), bound)
+    normalised = spec.target in ("labels", "onehot", "soft")
+    if normalised and "dL/ds2" in g:
+        y = np.abs(np.eye(C)[case.y] if case.y.dtype.kind in "iu" else case.y.astype(np.float64))
+        scale = 1.0 / N if spec.reduction == "mean" else 1.0
+        bound = (eps * math.sqrt(C) + eps) * (
+            np.abs(g["dL/ds2"]).sum(axis=1) + scale * y.sum(axis=1)
+        )
+        check("dL/ds2", g["dL/ds2"].sum(axis=1), bound + float(np.finfo(dt).tiny))
+    if "dp/ds2" in g:
+        jac = g["dp/ds2"]
+        asym = jac - np.swapaxes(jac, 1, 2)
+        rows = jac.sum(axis=2)
+        p = np.abs(got["p"].astype(np.float64)) if got["p"].shape == shapes["p"] else 0.0
+        tiny = float(np.finfo(dt).tiny)
+        check("dp/ds2", asym, eps * np.abs(jac) + tiny)
+        check("dp/ds2", rows, (eps * math.sqrt(C) + eps) * (np.abs(jac).sum(axis=2) + p) + tiny)
+    return out
 
 
 def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
@@ -658,6 +716,28 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
 # --- failure messages ------------------------------------------------------------------------
 
 
+FD_MAX_ELEMENTS = 4096
+"""Finite differences cost two forward passes per element: only for small cases."""
+
+
+@functools.cache
+def _fd_grads(spec: CaseSpec) -> dict[str, NDArray[Any]]:
+    from tests.finite_differences import finite_differences
+
+    return finite_differences(make_case(spec)).grads
+
+
+def _fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> float | None:
+    """A third opinion at one element, when the case is small enough to difference."""
+    sizes = spec.N * spec.D + spec.D * spec.H + spec.H * spec.C + spec.N * (spec.H + spec.C)
+    if not quantity.startswith("d") or sizes > FD_MAX_ELEMENTS:
+        return None
+    grads = _fd_grads(spec)
+    if quantity not in grads or grads[quantity].shape[: len(index)] != grads[quantity].shape:
+        return None
+    return float(grads[quantity][index])
+
+
 def reproduce_command(candidate: str, spec: CaseSpec) -> str:
     return f"python -m tests.harness --candidate {candidate} --case '{spec}'"
 
@@ -680,7 +760,8 @@ def describe(c: Comparison, result: CaseResult) -> str:
             f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}, "
             f"|error| = {c.error:.3g}, tolerance = {c.tol:.3g} (error/tolerance = {c.ratio:.3g})"
         )
-        for other in (n for n in result.refs if n != c.reference):
+        others = [n for n in result.refs if n != c.reference] if c.reference in result.refs else []
+        for other in others:
             v = float(result.refs[other][c.quantity][c.index])
             agree = abs(v - c.want) <= c.tol
             lines.append(
@@ -688,6 +769,9 @@ def describe(c: Comparison, result: CaseResult) -> str:
                 + (f"agree to {abs(v - c.want):.2g}; {result.candidate} is the odd one out"
                    if agree else "disagree too: suspect the references or the tolerance")
             )  # fmt: skip
+        fd = _fd_opinion(s, c.quantity, c.index) if others else None
+        if fd is not None:
+            lines.append(f"  finite differences (float64, no framework) give {fd:.9g} at {idx}")
     if c.cause:
         lines.append(f"  likely cause: {c.cause}")
     lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")

@@ -1,0 +1,153 @@
+"""Central finite differences in float64: a third, framework-free opinion on every gradient.
+
+The loss is evaluated by a plain float64 NumPy forward pass (log-sum-exp, no gradient
+formula anywhere), and each gradient element is (L(θ + h) − L(θ − h)) / 2h.
+
+Kink-aware: an element whose ±h step would move any s1 across 0 is not differenced
+centrally (the loss is not differentiable across the kink); if one side stays clear it
+is differenced one-sidedly on that side, otherwise it is skipped. Both are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tests.harness import Case
+
+F64 = NDArray[np.float64]
+
+# ε^(1/3) balances truncation (h²) against round-off (ε/h) for a central difference.
+STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
+ONE_SIDED_STEP = float(np.finfo(np.float64).eps) ** 0.5
+# Errors are ~ε^(2/3) ≈ 4e-11 (central) and ~ε^(1/2) ≈ 1.5e-8 (one-sided) of the scale.
+RTOL = 1e-6
+
+
+def _loss_from_s2(s2: F64, y: F64, scale: float) -> float:
+    m = s2.max(axis=1, keepdims=True)
+    logp = s2 - (m + np.log(np.exp(s2 - m).sum(axis=1, keepdims=True)))
+    return float(-(y * logp).sum() * scale)
+
+
+@dataclass
+class FiniteDifferences:
+    """FD gradients of one case, keyed like the references (dL/dx, ..., dp/ds2)."""
+
+    grads: dict[str, F64] = field(default_factory=dict)
+    one_sided: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+
+
+def finite_differences(case: Case) -> FiniteDifferences:
+    """Every gradient of ``case`` by central differences (small shapes only: 2 passes/element)."""
+    a = {k: v.astype(np.float64) for k, v in case.inputs().items() if k != "y"}
+    C = case.spec.C
+    y = np.eye(C)[case.y] if case.y.dtype.kind in "iu" else case.y.astype(np.float64)
+    scale = 1.0 / case.spec.N if case.spec.reduction == "mean" else 1.0
+
+    def s1_of(v: dict[str, F64]) -> F64:
+        s1: F64 = v["x"] @ v["w1"] + v["b1"]
+        return s1
+
+    def from_s1(s1: F64, v: dict[str, F64]) -> float:
+        return _loss_from_s2(np.where(s1 > 0, s1, 0.0) @ v["w2"] + v["b2"], y, scale)
+
+    out = FiniteDifferences()
+    base_s1 = s1_of(a)
+    o1 = np.where(base_s1 > 0, base_s1, 0.0)
+    s2 = o1 @ a["w2"] + a["b2"]
+
+    # Parameters before the ReLU can cross its kink; record the sign pattern of s1.
+    def kink_safe(v: dict[str, F64]) -> bool:
+        return bool(np.array_equal(s1_of(v) > 0, base_s1 > 0))
+
+    def record(key: str, theta: F64, f: Callable[[F64], float],
+               safe: Callable[[F64], bool] | None) -> None:  # fmt: skip
+        out.grads[key], out.one_sided[key], out.skipped[key] = _difference(theta, f, safe)
+
+    for name in ("x", "w1", "b1", "w2", "b2"):
+
+        def loss(v: F64, n: str = name) -> float:
+            return from_s1(s1_of({**a, n: v}), {**a, n: v})
+
+        def safe(v: F64, n: str = name) -> bool:
+            return kink_safe({**a, n: v})
+
+        # w2 and b2 come after the ReLU: their steps cannot cross a kink.
+        record(f"dL/d{name}", a[name], loss, safe if name in ("x", "w1", "b1") else None)
+    out.grads["dL/ds2"], out.one_sided["dL/ds2"], out.skipped["dL/ds2"] = _difference(
+        s2, lambda v: _loss_from_s2(v, y, scale), None
+    )
+    out.grads["dL/do1"], out.one_sided["dL/do1"], out.skipped["dL/do1"] = _difference(
+        o1, lambda v: _loss_from_s2(v @ a["w2"] + a["b2"], y, scale), None
+    )
+    out.grads["dL/ds1"], out.one_sided["dL/ds1"], out.skipped["dL/ds1"] = _difference(
+        base_s1,
+        lambda v: from_s1(v, a),
+        lambda v: bool(np.array_equal(v > 0, base_s1 > 0)),
+    )
+    out.grads["dp/ds2"] = _softmax_jacobian_fd(s2)
+    return out
+
+
+def _difference(
+    theta: F64, f: Callable[[F64], float], safe: Callable[[F64], bool] | None
+) -> tuple[F64, int, NDArray[np.bool_]]:
+    grad = np.zeros_like(theta)
+    skipped = np.zeros(theta.shape, dtype=bool)
+    one_sided = 0
+    for idx in np.ndindex(theta.shape):
+        h = STEP * max(1.0, abs(float(theta[idx])))
+        plus, minus = theta.copy(), theta.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        ok_plus = safe is None or safe(plus)
+        ok_minus = safe is None or safe(minus)
+        if ok_plus and ok_minus:
+            grad[idx] = (f(plus) - f(minus)) / (2 * h)
+        elif ok_plus or ok_minus:
+            # One side crosses a kink: difference on the side that does not, with the step
+            # √ε that suits a first-order difference; s1 is linear in θ, so the shorter
+            # step stays on the safe side too.
+            h1 = ONE_SIDED_STEP * max(1.0, abs(float(theta[idx])))
+            side = theta.copy()
+            side[idx] += h1 if ok_plus else -h1
+            grad[idx] = (f(side) - f(theta)) / (h1 if ok_plus else -h1)
+            one_sided += 1
+        else:
+            skipped[idx] = True
+    return grad, one_sided, skipped
+
+
+def _softmax_jacobian_fd(s2: F64) -> F64:
+    def softmax(s: F64) -> F64:
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        p: F64 = e / e.sum(axis=-1, keepdims=True)
+        return p
+
+    N, C = s2.shape
+    jac = np.zeros((N, C, C))
+    for j in range(C):
+        # An absolute step: softmax is shift-invariant, its curvature scale is 1 whatever |s2|.
+        plus, minus = s2.copy(), s2.copy()
+        plus[:, j] += STEP
+        minus[:, j] -= STEP
+        jac[:, :, j] = (softmax(plus) - softmax(minus)) / (2 * STEP)
+    return jac
+
+
+def agree(fd: F64, ref: NDArray[Any], skipped: NDArray[np.bool_] | None = None) -> float:
+    """Worst |fd − ref| relative to the gradient's scale, over the elements not skipped."""
+    ref64 = ref.astype(np.float64)
+    keep = ~skipped if skipped is not None else np.ones(fd.shape, dtype=bool)
+    # FD's error is absolute (~ε^(2/3) of the loss and of p, both O(1)); a gradient whose
+    # largest element is tiny, e.g. a Jacobian with p ≈ one-hot, is measured against 1e-4.
+    scale = max(float(np.abs(ref64).max(initial=0.0)), 1e-4)
+    if not keep.any():
+        return 0.0
+    return float(np.abs(fd - ref64)[keep].max()) / scale
