@@ -1,3 +1,7 @@
+#!/usr/bin/env -S python3 -m nox -f
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
 """Sessions: ``nox`` runs the gate; ``nox -s lint tests`` is what CI runs; ``nox -l`` lists all.
 
 Every session installs what it needs with pip, pinned by constraints.txt (this machine has a
@@ -17,7 +21,6 @@ REPORTS = ROOT / "reports"
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"  # pip, not uv: uv does not see the local torch wheel
-nox.options.sessions = ["verify"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -26,7 +29,7 @@ def install(session: nox.Session, *groups: str) -> None:
     session.install(*sorted(deps), *CONSTRAINTS)
 
 
-@nox.session
+@nox.session(default=True)
 def verify(session: nox.Session) -> None:
     """The gate: every gradient of --candidate (default: manual) against torch and JAX.
 
@@ -41,7 +44,7 @@ def verify(session: nox.Session) -> None:
     )  # fmt: skip
 
 
-@nox.session
+@nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """The whole test suite: manual's contract, the harness, the catalog of wrong candidates,
     the gate on manual, and a smoke run of every benchmark (--benchmark-disable)."""
@@ -50,13 +53,19 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "benchmarks", "--benchmark-disable", "-q")
 
 
-@nox.session
+@nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """ruff (check and format) and mypy --strict on manual/ and references/."""
+    """ruff, mypy --strict, sp-repo-review, and schema and security checks of the CI files."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("sp-repo-review", ".")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                ".github/workflows/ci.yml")  # fmt: skip
+    session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot",
+                ".github/dependabot.yml")  # fmt: skip
+    session.run("zizmor", "--offline", "--config", ".github/zizmor.yml", ".github/workflows")
 
 
 @nox.session(default=False)
@@ -75,3 +84,7 @@ def bench(session: nox.Session) -> None:
     session.run(
         "python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS)
     )
+
+
+if __name__ == "__main__":
+    nox.main()
