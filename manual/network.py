@@ -250,7 +250,8 @@ def backward(
     if not isinstance(fwd, Forward):
         raise TypeError(f"fwd: expected manual.Forward, got {type(fwd).__name__}")
     for name, a, shape in (("s1", fwd.s1, (N, H)), ("o1", fwd.o1, (N, H)), ("p", fwd.p, (N, C))):
-        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != x.dtype:
+        # Typed as arrays, but a caller's Forward may hold anything: check at run time.
+        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != x.dtype:  # type: ignore[redundant-expr]
             raise ValueError(
                 f"fwd.{name}: expected a {x.dtype} array of shape {shape}, "
                 f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}"
