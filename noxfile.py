@@ -39,7 +39,7 @@ def verify(session: nox.Session) -> None:
     install(session, "test")
     REPORTS.mkdir(exist_ok=True)
     session.run(
-        "pytest", "tests/test_verify.py", f"--report-dir={REPORTS}",
+        "pytest", "tests/test_verify.py", "--slow", f"--report-dir={REPORTS}",
         f"--junitxml={REPORTS / 'verify.xml'}", *session.posargs,
     )  # fmt: skip
 

@@ -30,12 +30,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=2000,
         help="number of random shape cases in the bulk run (default: 2000)",
     )
+    group.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="also run the slow statistical tests (nox -s verify passes this)",
+    )
     group.addoption("--report-dir", default=None,
                     help="write verify.md and verify.json here")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(VerifyReport(config), "handgrad-report")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run by `nox -s verify`, or pass --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @dataclass(frozen=True)

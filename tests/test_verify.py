@@ -42,6 +42,11 @@ def test_random_cases(chunk: int, candidate: ModuleType, options: Options,
     up to 512), both dtypes, every target form, reduction and stress kind, batched through
     JAX. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = harness.random_specs(options.seed, options.cases)[chunk::CHUNKS]
+    run_bulk(candidate, specs, request.node)
+
+
+def run_bulk(candidate: ModuleType, specs: list[harness.CaseSpec], node: pytest.Item) -> None:
+    """Verify ``specs`` in JAX batches; fail with the smallest failing case, if any."""
     tally = harness.Tally()
     failed: list[harness.CaseResult] = []
     try:
@@ -50,7 +55,7 @@ def test_random_cases(chunk: int, candidate: ModuleType, options: Options,
             if result.failures:
                 failed.append(result)
     finally:
-        record(request.node, tally)
+        record(node, tally)
     if failed:
         # Report the smallest failing case first: it is the easiest to reason about.
         failed.sort(key=lambda r: (r.spec.N * r.spec.D * r.spec.H * r.spec.C, r.spec.seed))
@@ -99,3 +104,20 @@ def test_hypothesis_shapes(
         check()
     finally:
         record(request.node, tally)
+
+
+FALSE_ALARM_CASES = 10_000
+FALSE_ALARM_CHUNKS = 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(FALSE_ALARM_CHUNKS), ids=lambda c: f"chunk{c}")
+@pytest.mark.parametrize("dtype", harness.DTYPES)
+def test_no_false_alarms(
+    dtype: str, chunk: int, candidate: ModuleType, options: Options, request: pytest.FixtureRequest
+) -> None:
+    """10,000 random cases per dtype, none of which may fail a correct candidate: the proof
+    that the tolerances never cry wolf. Dealt into chunks for ``-n auto``."""
+    seed = options.seed + 1 + harness.DTYPES.index(dtype)  # not the bulk run's draws
+    specs = harness.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)[chunk::FALSE_ALARM_CHUNKS]
+    run_bulk(candidate, specs, request.node)
