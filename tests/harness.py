@@ -467,11 +467,10 @@ def error_bounds(case: Case, ref: Arrays) -> Arrays:
     e["dL/dw1"] = rss(x.T, e["dL/ds1"]) + acc(N) * (x.T @ ds1)
     e["dL/db1"] = rss_rows(e["dL/ds1"]) + acc(N) * ds1.sum(axis=0)
     ep = e["p"]
-    e["dp/ds2"] = (
-        ep[:, :, None] * p[:, None, :]
-        + p[:, :, None] * ep[:, None, :]
-        + eps * (p[:, :, None] * p[:, None, :])
-    )
+    # e_p ⊗ p + p ⊗ e_p + ε p ⊗ p, folded into two outer products.
+    ep_half = ep + 0.5 * eps * p
+    e["dp/ds2"] = ep_half[:, :, None] * p[:, None, :]
+    e["dp/ds2"] += p[:, :, None] * ep_half[:, None, :]
     diag = np.einsum("ncc->nc", e["dp/ds2"])
     diag += ep + eps * p
     return e
@@ -634,7 +633,8 @@ def invariants(got: Arrays, case: Case) -> list[Comparison]:
         items.append((quantity, "invariant", value, np.zeros_like(value), SAFETY * bound))
 
     shapes = spec.shapes()
-    g = {k: v.astype(np.float64) for k, v in got.items() if v.shape == shapes[k]}
+    used = ("dL/ds1", "dL/db1", "dL/ds2", "dL/db2", "dp/ds2")
+    g = {k: got[k].astype(np.float64) for k in used if got[k].shape == shapes[k]}
     if "dL/ds1" in g and got["s1"].shape == shapes["s1"]:
         check("dL/ds1", np.where(got["s1"] <= 0, g["dL/ds1"], 0.0), np.zeros(shapes["dL/ds1"]))
     N, C = spec.N, spec.C
@@ -849,10 +849,17 @@ class Row:
     cases: int = 0
     failed: int = 0
     worst_ratio: float = 0.0
+    worst_case: str = ""  # the CaseSpec of the worst ratio: rerun it with tests.harness
 
     @property
     def status(self) -> str:
         return "PASS" if self.failed == 0 else "FAIL"
+
+    def update(self, cases: int, failed: int, ratio: float, case: str) -> None:
+        self.cases += cases
+        self.failed += failed
+        if ratio > self.worst_ratio or not self.worst_case:
+            self.worst_ratio, self.worst_case = max(ratio, self.worst_ratio), case
 
 
 class Tally:
@@ -864,18 +871,13 @@ class Tally:
     def add(self, result: CaseResult) -> None:
         for c in result.comparisons:
             key = (c.quantity, c.reference, c.spec.dtype)
-            row = self.rows.setdefault(key, Row(*key))
-            row.cases += 1
-            row.failed += not c.ok
-            row.worst_ratio = max(row.worst_ratio, c.ratio)
+            self.rows.setdefault(key, Row(*key)).update(1, not c.ok, c.ratio, str(c.spec))
 
     def merge(self, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows:
             key = (r["quantity"], r["reference"], r["dtype"])
             row = self.rows.setdefault(key, Row(*key))
-            row.cases += r["cases"]
-            row.failed += r["failed"]
-            row.worst_ratio = max(row.worst_ratio, r["worst_ratio"])
+            row.update(r["cases"], r["failed"], r["worst_ratio"], r["worst_case"])
 
     def as_dicts(self) -> list[dict[str, Any]]:
         order = {q: i for i, q in enumerate(QUANTITIES)}

@@ -37,15 +37,18 @@ def markdown(summary: dict[str, Any]) -> str:
             f"**{'PASS' if summary['passed'] else 'FAIL'}**"
         ),
         "",
-        "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes)",
+        (
+            "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); "
+            "rerun a worst case with `python -m tests.harness --case '<worst case>'`"
+        ),
         "",
-        "| quantity | reference | dtype | cases | failed | worst ratio | status |",
-        "|---|---|---|---:|---:|---:|---|",
+        "| quantity | reference | dtype | cases | failed | worst ratio | status | worst case |",
+        "|---|---|---|---:|---:|---:|---|---|",
     ]
     for r in summary["rows"]:
         lines.append(
             f"| {r['quantity']} | {r['reference']} | {r['dtype']} | {r['cases']} | "
-            f"{r['failed']} | {r['worst_ratio']:.3g} | {r['status']} |"
+            f"{r['failed']} | {r['worst_ratio']:.3g} | {r['status']} | `{r['worst_case']}` |"
         )
     if summary["failures"]:
         lines += ["", "## Failures", ""]
