@@ -102,7 +102,9 @@ def make_problem(shape: Shape, dtype: str, seed: int = 0) -> Problem:
     w2 = (rng.standard_normal((H, C)) / math.sqrt(H)).astype(dt)
     b2 = (0.1 * rng.standard_normal(C)).astype(dt)
     y = rng.integers(0, C, N).astype(np.int64)
-    ref = reference(*(a.astype(np.float64) for a in (x, w1, b1, w2, b2)), y)
+    f64 = np.float64
+    ref = reference(x.astype(f64), w1.astype(f64), b1.astype(f64), w2.astype(f64),
+                    b2.astype(f64), y)  # fmt: skip
     return Problem(shape, dt, x, y, w1, b1, w2, b2, ref)
 
 
@@ -123,7 +125,7 @@ def reference(
     loss, inter = torch_ref.network_loss(tx, torch.from_numpy(y), tw1, tb1, tw2, tb2, "mean")
     for name in ("s1", "s2"):
         inter[name].retain_grad()
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]
     out = {"loss": loss, "s1": inter["s1"], "s2": inter["s2"], "p": inter["p"]}
     for name, t in (("s2", inter["s2"]), ("s1", inter["s1"]), ("x", tx), ("w1", tw1),
                     ("b1", tb1), ("w2", tw2), ("b2", tb2)):  # fmt: skip
