@@ -33,14 +33,21 @@ def install(session: nox.Session, *groups: str) -> None:
 def verify(session: nox.Session) -> None:
     """The gate: every gradient of --candidate (default: manual) against torch and JAX.
 
-    Pass pytest options after --: ``nox -s verify -- --candidate my.module --seed 3
-    --cases 5000 -n auto``. Writes reports/verify.md, verify.json and verify.xml (JUnit).
+    Runs the 10,000-cases-per-dtype no-false-alarm test too, on every core. Pass pytest
+    options after --: ``nox -s verify -- --candidate my.module --seed 3 --cases 5000``.
+    Writes reports/verify.md, verify.json and verify.xml (JUnit).
     """
     install(session, "test")
     REPORTS.mkdir(exist_ok=True)
+    # Every core by default (pytest-xdist; collection is deterministic). -n 0: one process.
+    parallel = (
+        []
+        if any(a.startswith(("-n", "--numprocesses")) for a in session.posargs)
+        else ["-n", "auto"]
+    )
     session.run(
         "pytest", "tests/test_verify.py", "--slow", f"--report-dir={REPORTS}",
-        f"--junitxml={REPORTS / 'verify.xml'}", *session.posargs,
+        f"--junitxml={REPORTS / 'verify.xml'}", *parallel, *session.posargs,
     )  # fmt: skip
 
 
