@@ -54,8 +54,7 @@ class Throughput:
     cases: int
     seconds: float
     rounds: int
-    torch_threads: int
-    dtypes: dict[str, int]
+    workers: int
 
     @property
     def cases_per_second(self) -> float:
@@ -64,19 +63,19 @@ class Throughput:
 
 def load(
     path: Path, stat: str = "median"
-) -> tuple[dict[str, Any], list[Measurement], Throughput | None]:
+) -> tuple[dict[str, Any], list[Measurement], list[Throughput]]:
     """The JSON's header (machine_info, commit_info, datetime), the passes, the throughput.
 
     ``stat`` names the statistic of pytest-benchmark's ``stats`` to report: median or min.
     """
     data = json.loads(path.read_text())
     measurements: list[Measurement] = []
-    throughput = None
+    throughput: list[Throughput] = []
     for bench in data["benchmarks"]:
         info, stats = bench["extra_info"], bench["stats"]
         if info.get("pass") == "verify":
-            throughput = Throughput(info["cases"], stats[stat], stats["rounds"],
-                                    info["torch_threads"], info["dtypes"])  # fmt: skip
+            throughput.append(Throughput(info["cases"], stats[stat], stats["rounds"],
+                                         info.get("workers", 1)))  # fmt: skip
         elif info.get("pass") in PASSES:
             measurements.append(Measurement(
                 info["implementation"], info["pass"], tuple(info["shape"]), info["dtype"],
@@ -177,23 +176,23 @@ def header_lines(header: dict[str, Any], stat: str = "median") -> list[str]:
 
 
 def throughput_line(t: Throughput, stat: str = "median") -> str:
-    dtypes = ", ".join(f"{n} {d}" for d, n in t.dtypes.items())
+    processes = "1 process" if t.workers == 1 else f"{t.workers} processes"
     return (
-        f"**Verification throughput:** {t.cases} random cases (N, D, H, C in 1..64; {dtypes}) "
-        f"verified against torch and JAX in {format_time(t.seconds)} ({stat} of {t.rounds} "
-        f"rounds, torch threads {t.torch_threads}): **{t.cases_per_second:.0f} cases/s**."
+        f"**Verification throughput, {processes}:** {t.cases} random cases (N, D, H, C in "
+        f"1..64, both dtypes) verified against torch and JAX in {format_time(t.seconds)} "
+        f"({stat} of {t.rounds} rounds): **{t.cases_per_second:.0f} cases/s**."
     )
 
 
 def markdown(header: dict[str, Any], measurements: Sequence[Measurement],
-             throughput: Throughput | None, stat: str = "median") -> str:  # fmt: skip
+             throughput: Sequence[Throughput], stat: str = "median") -> str:  # fmt: skip
     """The whole report: header, one table per pass present, the throughput line."""
     lines = header_lines(header, stat)
     for pass_ in PASSES:
         if any(m.pass_ == pass_ for m in measurements):
             lines += pass_table(pass_, measurements)
-    if throughput is not None:
-        lines += [throughput_line(throughput, stat), ""]
+    for t in throughput:
+        lines += [throughput_line(t, stat), ""]
     return "\n".join(lines)
 
 
@@ -237,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="statistic of the rounds to report (default: median)")  # fmt: skip
     args = parser.parse_args(argv)
     header, measurements, throughput = load(args.json, args.stat)
-    if not measurements and throughput is None:
+    if not measurements and not throughput:
         print(f"{args.json}: no handgrad benchmarks with timings (run without "
               "--benchmark-disable)", file=sys.stderr)  # fmt: skip
         return 1
