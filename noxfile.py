@@ -80,7 +80,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks of manual vs JAX vs PyTorch vs the GEMM floor, and the engine's throughput.
 
     Writes reports/bench.json (pytest-benchmark's format: compare runs with
-    ``--benchmark-compare``), reports/bench.md and reports/bench.png.
+    ``--benchmark-compare``), reports/bench.md, reports/bench.png, and
+    reports/bench_ratios.md (forward+backward ratios, interleaved round by round).
     """
     install(session, "bench")
     REPORTS.mkdir(exist_ok=True)
@@ -91,6 +92,8 @@ def bench(session: nox.Session) -> None:
     session.run(
         "python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS)
     )
+    # The ratios of the targets, timed side by side (the benchmarks above run one by one).
+    session.run("python", "-m", "benchmarks.interleaved", "--out", str(REPORTS))
 
 
 if __name__ == "__main__":
