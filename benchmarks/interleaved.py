@@ -55,7 +55,9 @@ def measure(shape: tuple[int, int, int, int], dtype: str, rounds: int) -> dict[s
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def table(results: dict[tuple[tuple[int, ...], str], dict[str, float]], rounds: int) -> str:
+def table(
+    results: dict[tuple[tuple[int, int, int, int], str], dict[str, float]], rounds: int
+) -> str:
     lines = [
         f"forward+backward, median of {rounds} interleaved rounds; torch {CORES} threads",
         "",

@@ -15,7 +15,7 @@ import math
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
@@ -906,27 +906,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = [
-    "BATCH",
-    "Case",
-    "CaseResult",
-    "CaseSpec",
-    "Comparison",
-    "Tally",
-    "assert_verified",
-    "edge_specs",
-    "error_bounds",
-    "jax_outputs",
-    "jax_outputs_plain",
-    "load_candidate",
-    "make_case",
-    "random_specs",
-    "replace",
-    "run_candidate",
-    "tolerances",
-    "torch_outputs",
-    "verify_case",
-    "verify_many",
-]

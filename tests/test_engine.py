@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,7 @@ def test_padded_batched_jax_equals_plain_jax(spec: harness.CaseSpec) -> None:
     slice, alone and inside a batch of other cases, within the gate's tolerances."""
     case = harness.make_case(spec)
     plain = harness.jax_outputs_plain(case)
-    others = [harness.make_case(harness.replace(spec, seed=spec.seed + k)) for k in (1, 2)]
+    others = [harness.make_case(dataclasses.replace(spec, seed=spec.seed + k)) for k in (1, 2)]
     alone = harness.jax_outputs([case])[0]
     batched = harness.jax_outputs([others[0], case, others[1]])[1]
     tol = harness.tolerances(case, plain)
@@ -61,7 +63,7 @@ def test_tolerance_catches_small_relative_errors(dtype: str) -> None:
     so are the stress kinds, whose round-off is genuinely larger than 1e-3 (|s2| ≈ 3000
     in float32 leaves p uncertain to ~3e-4)."""
     delta = 1e-3 if dtype == "float32" else 1e-6
-    specs = [harness.replace(s, dtype=dtype, kind="random")
+    specs = [dataclasses.replace(s, dtype=dtype, kind="random")
              for s in harness.random_specs(11, 150) if s.C > 1]  # fmt: skip
     for spec in specs:
         case = harness.make_case(spec)

@@ -6,6 +6,7 @@ random draw and ``--cases`` the size of the bulk run.
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
 import pytest
@@ -24,7 +25,7 @@ def test_edge_case(spec: harness.CaseSpec, candidate: ModuleType, options: Optio
                    request: pytest.FixtureRequest) -> None:  # fmt: skip
     """Named shapes (N = 1, C = 1, C = 2, H = 1, D = 1), every target form, and the stress
     kinds: exact zeros in s1, |s2| in the thousands, probabilities near underflow."""
-    spec = harness.replace(spec, seed=spec.seed + options.seed)
+    spec = dataclasses.replace(spec, seed=spec.seed + options.seed)
     tally = harness.Tally()
     result = harness.verify_case(candidate, harness.make_case(spec))
     tally.add(result)
