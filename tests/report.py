@@ -66,11 +66,16 @@ class VerifyReport:
         self.failures: list[dict[str, str]] = []
         self.started = time.time()
 
-    @pytest.hookimpl
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 self.tally.merge(json.loads(str(value)))
+        # Taken out before the JUnit writer sees them (the xunit2 schema has no per-test
+        # properties; the tallies belong in verify.json), but only where the report ends:
+        # an xdist worker must still send them to the controller.
+        if not hasattr(self.config, "workerinput"):
+            report.user_properties = [p for p in report.user_properties if p[0] != PROPERTY]
         if report.failed and report.when == "call":
             crash = getattr(report.longrepr, "reprcrash", None)
             message = str(getattr(crash, "message", report.longreprtext))

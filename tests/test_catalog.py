@@ -103,7 +103,7 @@ def test_reproduce_command_reproduces() -> None:
 
 def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
     """The real command line: a wrong candidate makes pytest exit non-zero and the report
-    says FAIL; the default candidate passes the same selection."""
+    says FAIL; the default candidate passes the same selection, on two workers."""
     root = Path(__file__).resolve().parent.parent
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cases", "16",
             str(root / "tests" / "test_verify.py"), "-k", "chunk0", "-x"]  # fmt: skip
@@ -113,6 +113,13 @@ def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
     assert bad.returncode == 1, bad.stdout[-2000:]
     assert "dL/ds2" in bad.stdout
     assert "**FAIL**" in (tmp_path / "verify.md").read_text()
-    good = subprocess.run([*args, "--candidate", "manual"], cwd=root, capture_output=True,
+    # The passing run goes through two xdist workers: the tallies must still reach the
+    # report, and must stay out of the JUnit XML.
+    out = tmp_path / "good"
+    good = subprocess.run([*args, "--candidate", "manual", "-n", "2", "--report-dir", str(out),
+                           f"--junitxml={out / 'verify.xml'}"], cwd=root, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert good.returncode == 0, good.stdout[-2000:]
+    assert "**PASS**" in (out / "verify.md").read_text()
+    assert "| dL/dw1 | torch | float32 |" in (out / "verify.md").read_text()
+    assert "<property" not in (out / "verify.xml").read_text()
