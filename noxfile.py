@@ -53,10 +53,12 @@ def verify(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
-    """The whole test suite: manual's contract, the harness, the catalog of wrong candidates,
-    the gate on manual, and a smoke run of every benchmark (--benchmark-disable)."""
+    """The whole test suite on every core: manual's contract, the harness, the catalog of
+    wrong candidates, finite differences, the gate on manual with its false-alarm run, and
+    a smoke run of every benchmark (--benchmark-disable)."""
     install(session, "test", "bench")
-    session.run("pytest", *session.posargs)
+    # --slow: the 10,000-cases-per-dtype false-alarm run too, so CI skips nothing of the gate.
+    session.run("pytest", "--slow", "-n", "auto", *session.posargs)
     session.run("pytest", "benchmarks", "--benchmark-disable", "-q")
 
 
