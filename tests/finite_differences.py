@@ -39,7 +39,7 @@ class FiniteDifferences:
     """FD gradients of one case, keyed like the references (dL/dx, ..., dp/ds2)."""
 
     grads: dict[str, F64] = field(default_factory=dict)
-    one_sided: dict[str, int] = field(default_factory=dict)
+    one_sided: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     skipped: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
 
@@ -97,10 +97,10 @@ def finite_differences(case: Case) -> FiniteDifferences:
 
 def _difference(
     theta: F64, f: Callable[[F64], float], safe: Callable[[F64], bool] | None
-) -> tuple[F64, int, NDArray[np.bool_]]:
+) -> tuple[F64, NDArray[np.bool_], NDArray[np.bool_]]:
     grad = np.zeros_like(theta)
     skipped = np.zeros(theta.shape, dtype=bool)
-    one_sided = 0
+    one_sided = np.zeros(theta.shape, dtype=bool)
     for idx in np.ndindex(theta.shape):
         h = STEP * max(1.0, abs(float(theta[idx])))
         plus, minus = theta.copy(), theta.copy()
@@ -118,7 +118,7 @@ def _difference(
             side = theta.copy()
             side[idx] += h1 if ok_plus else -h1
             grad[idx] = (f(side) - f(theta)) / (h1 if ok_plus else -h1)
-            one_sided += 1
+            one_sided[idx] = True
         else:
             skipped[idx] = True
     return grad, one_sided, skipped

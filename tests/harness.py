@@ -794,21 +794,26 @@ FD_MAX_ELEMENTS = 4096
 
 
 @functools.cache
-def _fd_grads(spec: CaseSpec) -> dict[str, NDArray[Any]]:
+def _finite_differences(spec: CaseSpec) -> Any:
     from tests.finite_differences import finite_differences
 
-    return finite_differences(make_case(spec)).grads
+    return finite_differences(make_case(spec))
 
 
-def _fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> float | None:
+def _fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
     """A third opinion at one element, when the case is small enough to difference."""
     sizes = spec.N * spec.D + spec.D * spec.H + spec.H * spec.C + spec.N * (spec.H + spec.C)
     if not quantity.startswith("d") or sizes > FD_MAX_ELEMENTS:
         return None
-    grads = _fd_grads(spec)
-    if quantity not in grads or grads[quantity].shape[: len(index)] != grads[quantity].shape:
+    fd = _finite_differences(spec)
+    grad = fd.grads.get(quantity)
+    if grad is None or len(index) != grad.ndim:
         return None
-    return float(grads[quantity][index])
+    if quantity in fd.skipped and fd.skipped[quantity][index]:
+        return "finite differences cannot judge this element: both steps cross a ReLU kink"
+    side = quantity in fd.one_sided and bool(fd.one_sided[quantity][index])
+    how = " (one-sided: a central step would cross a ReLU kink)" if side else ""
+    return f"finite differences (float64, no framework) give {float(grad[index]):.9g}{how}"
 
 
 def reproduce_command(candidate: str, spec: CaseSpec) -> str:
@@ -844,7 +849,7 @@ def describe(c: Comparison, result: CaseResult) -> str:
             )  # fmt: skip
         fd = _fd_opinion(s, c.quantity, c.index) if others else None
         if fd is not None:
-            lines.append(f"  finite differences (float64, no framework) give {fd:.9g} at {idx}")
+            lines.append(f"  {fd} at {idx}")
     if c.cause:
         lines.append(f"  likely cause: {c.cause}")
     lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
