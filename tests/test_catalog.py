@@ -90,7 +90,8 @@ def test_message_names_everything_a_student_needs() -> None:
     text = messages[0]
     for part in ("dL/", "tests.candidates.no_relu_mask vs ", "float32", "(N, D, H, C) = (5, 4, 10, 3)",
                  "seed=0", "worst at [", "tolerance =", "error/tolerance =", "likely cause: ",
-                 "is the odd one out", ("reproduce: python -m tests.harness --candidate "
+                 "is the odd one out",
+        "finite differences (float64, no framework) give", ("reproduce: python -m tests.harness --candidate "
                  "tests.candidates.no_relu_mask --case 'N=5,D=4,H=10,C=3,dtype=float32")):  # fmt: skip
         assert part in text, f"{part!r} missing from:\n{text}"
 
