@@ -124,3 +124,19 @@ def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
     assert "**PASS**" in (out / "verify.md").read_text()
     assert "| dL/dw1 | torch | float32 |" in (out / "verify.md").read_text()
     assert "<property" not in (out / "verify.xml").read_text()
+
+
+def test_a_module_without_the_api_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"--candidate tests.candidates._compose: missing Params"):
+        harness.load_candidate("tests.candidates._compose")
+    with pytest.raises(ImportError):
+        harness.load_candidate("tests.candidates.no_such_module")
+
+
+def test_a_candidate_that_raises_is_rejected_with_the_step() -> None:
+    """A crash is a rejection that says which call failed, not an error of the gate."""
+    case, refs = cases_and_refs()[6]  # |s2| in the thousands: exp overflows
+    assert case.spec.kind == "large"
+    module = harness.load_candidate("tests.candidates.softmax_no_max")
+    with pytest.raises(harness.CandidateError, match=r"softmax_no_max\.softmax_jacobian raised"):
+        harness.verify_case(module, case, refs)
