@@ -295,7 +295,7 @@ def bucket(n: int, steps: tuple[int, ...] = (64, 512)) -> int:
 
 def buckets(spec: CaseSpec) -> tuple[int, int, int, int]:
     """The padded (N, D, H, C). C has a finer step: the Jacobian grows as N·C²."""
-    return bucket(spec.N), bucket(spec.D), bucket(spec.H), bucket(spec.C, (64, 256))
+    return bucket(spec.N), bucket(spec.D), bucket(spec.H), bucket(spec.C, (16, 64, 256))
 
 
 def batch_size(dims: tuple[int, int, int, int]) -> int:
