@@ -46,8 +46,7 @@ class FiniteDifferences:
 def finite_differences(case: Case) -> FiniteDifferences:
     """Every gradient of ``case`` by central differences (small shapes only: 2 passes/element)."""
     a = {k: v.astype(np.float64) for k, v in case.inputs().items() if k != "y"}
-    C = case.spec.C
-    y = np.eye(C)[case.y] if case.y.dtype.kind in "iu" else case.y.astype(np.float64)
+    y = case.target_matrix()
     scale = 1.0 / case.spec.N if case.spec.reduction == "mean" else 1.0
 
     def s1_of(v: dict[str, F64]) -> F64:
