@@ -7,6 +7,7 @@ from .network import (
     backward,
     cross_entropy,
     forward,
+    loss_and_gradients,
     softmax_jacobian,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "backward",
     "cross_entropy",
     "forward",
+    "loss_and_gradients",
     "softmax_jacobian",
 ]

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_CHARS = ("f", "d")
+"""float32 and float64, by ``dtype.char``: cheaper to test than dtype equality."""
 REDUCTIONS = ("mean", "sum")
 
 
@@ -20,7 +21,7 @@ def float_array(name: str, a: Any, ndim: int) -> NDArray[np.floating[Any]]:
     """Return ``a`` unchanged if it is a finite float32/float64 ndarray with ``ndim`` dims."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
+    if a.dtype.char not in FLOAT_CHARS:
         raise TypeError(f"{name}: expected dtype float32 or float64, got {a.dtype}")
     if a.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim} dimension(s), got shape {a.shape}")
@@ -58,7 +59,9 @@ def targets(y: Any, N: int, C: int, dtype: np.dtype[Any]) -> NDArray[Any]:
         if y.ndim != 1:
             raise ValueError(f"y: integer labels must have shape (N,), got shape {y.shape}")
         dim("y", y, 0, N, "N, the number of rows of x")
-        if y.size and (y.min() < 0 or y.max() >= C):
+        # One reduction for both ends: read as unsigned, a negative label is huge.
+        unsigned = y.view(y.dtype.str.replace("i", "u"))
+        if y.size and unsigned.max() >= C:
             raise ValueError(
                 f"y: labels must lie in [0, C) = [0, {C}), got values in [{y.min()}, {y.max()}]"
             )

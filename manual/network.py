@@ -37,11 +37,14 @@ __all__ = [
     "grad_s2",
     "grad_weight",
     "log_softmax",
+    "loss_and_gradients",
     "logsumexp",
+    "nll",
     "relu",
     "relu_mask",
     "softmax",
     "softmax_jacobian",
+    "softmax_logsumexp",
 ]
 
 
@@ -152,16 +155,22 @@ def grad_s1(do1: Array, s1: Array) -> Array:
 # --- softmax and cross-entropy -------------------------------------------------------------
 
 
-def logsumexp(s2: Array) -> Array:
-    """lse = log Σ_c exp(s2_c) row-wise, as m + log Σ_c exp(s2_c − m), m the row maximum.
-    N×C → N×1.
+def _shifted_exp(s2: Array) -> tuple[Array, Array]:
+    """e = exp(s2 − m) and m, the row maximum: the first step of logsumexp and softmax.
+    N×C → N×C, N×1.
 
     Subtracting m keeps exp from overflowing for large scores; it cancels exactly.
     """
-    m = s2.max(axis=1, keepdims=True)
+    m = np.maximum.reduce(s2, axis=1, keepdims=True)
     e = s2 - m
     np.exp(e, out=e)
-    lse: Array = m + np.log(e.sum(axis=1, keepdims=True))
+    return e, m
+
+
+def logsumexp(s2: Array) -> Array:
+    """lse = log Σ_c exp(s2_c) = m + log Σ_c exp(s2_c − m) row-wise.   N×C → N×1."""
+    e, m = _shifted_exp(s2)
+    lse: Array = m + np.log(np.add.reduce(e, axis=1, keepdims=True))
     return lse
 
 
@@ -171,12 +180,22 @@ def log_softmax(s2: Array) -> Array:
     return logp
 
 
+def softmax_logsumexp(s2: Array) -> tuple[Array, Array]:
+    """p_c = exp(s2_c − m) / z and lse = m + log z row-wise, z = Σ_k exp(s2_k − m).
+    N×C → N×C, N×1.
+
+    One exp pass gives both: the loss needs lse, the gradient needs p.
+    """
+    p, m = _shifted_exp(s2)
+    z = np.add.reduce(p, axis=1, keepdims=True)
+    p /= z  # in place: p is the buffer of exp(s2 − m), owned here
+    lse: Array = m + np.log(z)
+    return p, lse
+
+
 def softmax(s2: Array) -> Array:
     """p_c = exp(s2_c − m) / Σ_k exp(s2_k − m) row-wise, m the row maximum.   N×C → N×C."""
-    p: Array = s2 - s2.max(axis=1, keepdims=True)
-    np.exp(p, out=p)  # in place: one fewer N×C temporary
-    p /= p.sum(axis=1, keepdims=True)
-    return p
+    return softmax_logsumexp(s2)[0]
 
 
 def softmax_jacobian(p: Array) -> Array:
@@ -195,6 +214,20 @@ def _scale(N: int, reduction: str) -> float:
     return 1.0 / N if reduction == "mean" else 1.0
 
 
+def nll(lse: Array, s2: Array, y: Array | Labels, reduction: str) -> np.floating[Any]:
+    """L = −Σ_n Σ_c y_nc log p_nc with log p = s2 − lse, divided by N for "mean".
+    lse: N×1, s2: N×C → scalar.
+
+    For labels this is Σ_n (lse_n − s2[n, y_n]): no N×C log p matrix, no one-hot y.
+    """
+    N = s2.shape[0]
+    if y.dtype.kind == "f":
+        total = -np.vdot(y, s2 - lse)
+    else:
+        total = np.add.reduce(lse[:, 0] - s2[np.arange(N), y])
+    return s2.dtype.type(total * _scale(N, reduction))
+
+
 def cross_entropy(s2: Array, y: Array | Labels, reduction: str = "mean") -> np.floating[Any]:
     """L = −Σ_n Σ_c y_nc log p_nc, divided by N for ``reduction="mean"``.   s2: N×C → scalar.
 
@@ -205,13 +238,7 @@ def cross_entropy(s2: Array, y: Array | Labels, reduction: str = "mean") -> np.f
     if N == 0:
         raise ValueError("s2: N must be at least 1, got shape (0, C)")
     y = check.targets(y, N, C, s2.dtype)
-    reduction = check.reduction(reduction)
-    if y.dtype.kind == "f":
-        total = -np.vdot(y, log_softmax(s2))
-    else:
-        # −log p_y = lse − s2_y: labels need the log-sum-exp, not the whole log p matrix.
-        total = (logsumexp(s2)[:, 0] - s2[np.arange(N), y]).sum()
-    return s2.dtype.type(total * _scale(N, reduction))
+    return nll(logsumexp(s2), s2, y, check.reduction(reduction))
 
 
 def grad_s2(p: Array, y: Array | Labels, reduction: str) -> Array:
@@ -221,17 +248,16 @@ def grad_s2(p: Array, y: Array | Labels, reduction: str) -> Array:
     unnormalised targets need the general form. Labels are never expanded to one-hot.
     """
     N = p.shape[0]
-    scale = p.dtype.type(_scale(N, reduction))
     if y.dtype.kind == "f":
-        ds2 = p * y.sum(axis=1, keepdims=True)
+        ds2 = p * np.add.reduce(y, axis=1, keepdims=True)
         ds2 -= y
-        ds2 *= scale
     else:
-        # (p − onehot(y))·scale in one pass over p. The label entries are recomputed as
-        # (p − 1)·scale: p·scale − scale would cancel badly where p ≈ 1.
-        rows = np.arange(N)
-        ds2 = p * scale
-        ds2[rows, y] = (p[rows, y] - 1) * scale
+        # Subtract 1 at the label entries of a copy of p: no one-hot matrix, and p − 1 is
+        # rounded once before any scaling (p·scale − scale would cancel badly where p ≈ 1).
+        ds2 = p.copy()
+        ds2[np.arange(N), y] -= 1
+    if reduction == "mean":
+        ds2 *= p.dtype.type(1.0 / N)
     out: Array = ds2
     return out
 
@@ -243,7 +269,8 @@ def _check_x(x: Any, params: Params) -> Array:
     if not isinstance(params, Params):
         raise TypeError(f"params: expected manual.Params, got {type(params).__name__}")
     check.float_array("x", x, 2)
-    check.same_dtype("x", x.dtype, w1=params.w1, b1=params.b1, w2=params.w2, b2=params.b2)
+    # Params holds one dtype throughout (checked when it was built): w1 stands for all four.
+    check.same_dtype("x", x.dtype, w1=params.w1)
     check.dim("x", x, 1, params.w1.shape[0], "D, the number of rows of w1")
     if x.shape[0] == 0:
         raise ValueError("x: N must be at least 1, got shape (0, D)")
@@ -251,33 +278,31 @@ def _check_x(x: Any, params: Params) -> Array:
     return checked
 
 
-def forward(x: Array, params: Params) -> Forward:
-    """s1 = x·w1 + b1, o1 = ReLU(s1), s2 = o1·w2 + b2, p = softmax(s2)."""
-    _check_x(x, params)
-    s1 = affine(x, params.w1, params.b1)
-    o1 = relu(s1)
-    s2 = affine(o1, params.w2, params.b2)
-    return Forward(s1=s1, o1=o1, s2=s2, p=softmax(s2))
-
-
-def backward(
-    x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str = "mean"
-) -> Gradients:
-    """Every gradient of L, composed from the formulas above (reverse order of forward)."""
-    _check_x(x, params)
-    N, H, C = x.shape[0], params.w1.shape[1], params.w2.shape[1]
-    y = check.targets(y, N, C, x.dtype)
-    reduction = check.reduction(reduction)
+def _check_fwd(fwd: Any, N: int, H: int, C: int, dtype: np.dtype[Any]) -> None:
     if not isinstance(fwd, Forward):
         raise TypeError(f"fwd: expected manual.Forward, got {type(fwd).__name__}")
     for name, a, shape in (("s1", fwd.s1, (N, H)), ("o1", fwd.o1, (N, H)), ("p", fwd.p, (N, C))):
         # Typed as arrays, but a caller's Forward may hold anything: check at run time.
-        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != x.dtype:  # type: ignore[redundant-expr]
+        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype:  # type: ignore[redundant-expr]
             raise ValueError(
-                f"fwd.{name}: expected a {x.dtype} array of shape {shape}, "
+                f"fwd.{name}: expected a {dtype} array of shape {shape}, "
                 f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}"
             )
 
+
+def _forward(x: Array, params: Params) -> tuple[Forward, Array]:
+    """The forward pass on checked inputs, and the log-sum-exp the loss needs (N×1)."""
+    s1 = affine(x, params.w1, params.b1)
+    o1 = relu(s1)
+    s2 = affine(o1, params.w2, params.b2)
+    p, lse = softmax_logsumexp(s2)
+    return Forward(s1=s1, o1=o1, s2=s2, p=p), lse
+
+
+def _backward(
+    x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str
+) -> Gradients:
+    """Every gradient of L on checked inputs, in the reverse order of the forward pass."""
     ds2 = grad_s2(fwd.p, y, reduction)
     do1 = grad_input(ds2, params.w2)
     ds1 = grad_s1(do1, fwd.s1)
@@ -291,3 +316,36 @@ def backward(
         w1=grad_weight(x, ds1),
         b1=grad_b(ds1),
     )
+
+
+def forward(x: Array, params: Params) -> Forward:
+    """s1 = x·w1 + b1, o1 = ReLU(s1), s2 = o1·w2 + b2, p = softmax(s2)."""
+    return _forward(_check_x(x, params), params)[0]
+
+
+def backward(
+    x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str = "mean"
+) -> Gradients:
+    """Every gradient of L, composed from the formulas above (reverse order of forward)."""
+    _check_x(x, params)
+    N, H, C = x.shape[0], params.w1.shape[1], params.w2.shape[1]
+    y = check.targets(y, N, C, x.dtype)
+    reduction = check.reduction(reduction)
+    _check_fwd(fwd, N, H, C, x.dtype)
+    return _backward(x, y, params, fwd, reduction)
+
+
+def loss_and_gradients(
+    x: Array, y: Array | Labels, params: Params, reduction: str = "mean"
+) -> tuple[np.floating[Any], Forward, Gradients]:
+    """L, the forward intermediates and every gradient, in one pass.
+
+    The same formulas as ``forward``, ``cross_entropy`` and ``backward`` in turn, and the
+    same results bit for bit, but the inputs are checked once and the softmax's exp pass
+    also gives the log-sum-exp that the loss needs.
+    """
+    _check_x(x, params)
+    y = check.targets(y, x.shape[0], params.w2.shape[1], x.dtype)
+    reduction = check.reduction(reduction)
+    fwd, lse = _forward(x, params)
+    return nll(lse, fwd.s2, y, reduction), fwd, _backward(x, y, params, fwd, reduction)

@@ -6,6 +6,7 @@ cannot: the errors manual raises, and behaviour at extremes.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import manual
+from tests import harness
 from manual.network import softmax
 
 rng = np.random.default_rng(0)
@@ -38,6 +40,36 @@ def run(a: dict[str, Any], reduction: str = "mean") -> tuple[Any, Any, Any, Any]
     loss = manual.cross_entropy(fwd.s2, a["y"], reduction=reduction)
     grads = manual.backward(a["x"], a["y"], params, fwd, reduction=reduction)
     return fwd, loss, grads, manual.softmax_jacobian(fwd.p)
+
+
+def run_fused(a: dict[str, Any], reduction: str = "mean") -> tuple[Any, Any, Any, Any]:
+    """``run`` through ``loss_and_gradients``, the one-call path the benchmarks time."""
+    params = manual.Params(w1=a["w1"], b1=a["b1"], w2=a["w2"], b2=a["b2"])
+    loss, fwd, grads = manual.loss_and_gradients(a["x"], a["y"], params, reduction=reduction)
+    return fwd, loss, grads, manual.softmax_jacobian(fwd.p)
+
+
+RUNS = {"separate": run, "fused": run_fused}
+
+
+@pytest.mark.parametrize(
+    "spec", harness.edge_specs() + harness.random_specs(seed=7, n=200), ids=str
+)
+def test_fused_path_is_the_separate_path_bit_for_bit(spec: harness.CaseSpec) -> None:
+    """loss_and_gradients is not verified against the references on its own: it is held
+    to exactly the results of forward, cross_entropy and backward, which are."""
+    case = harness.make_case(spec)
+    a = case.inputs()
+    want = run(a, spec.reduction)
+    got = run_fused(a, spec.reduction)
+    assert got[1].dtype == want[1].dtype
+    assert got[1].tobytes() == want[1].tobytes(), "loss"
+    for name in ("s1", "o1", "s2", "p"):
+        np.testing.assert_array_equal(getattr(got[0], name), getattr(want[0], name), name)
+    for field in dataclasses.fields(want[2]):
+        g, w = getattr(got[2], field.name), getattr(want[2], field.name)
+        assert g.dtype == w.dtype, field.name
+        np.testing.assert_array_equal(g, w, f"dL/d{field.name}", strict=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -137,14 +169,15 @@ BAD_INPUTS = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("path", RUNS)
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=str)
-def test_bad_input_names_the_argument(case: str) -> None:
+def test_bad_input_names_the_argument(case: str, path: str) -> None:
     mutate, error, message = BAD_INPUTS[case]
     a = arrays()
     a["reduction"] = "mean"
     mutate(a)
     with pytest.raises(error, match=message):
-        run(a, a["reduction"])
+        RUNS[path](a, a["reduction"])
 
 
 def test_backward_checks_params_and_fwd() -> None:
