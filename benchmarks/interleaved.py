@@ -5,6 +5,12 @@ pytest-benchmark times one benchmark after another; on a shared machine a minute
 between them moves a ratio by 10-40 %. Here each round times every implementation once,
 in rotating order, and the ratios are of the medians over rounds.
 
+Before each sample the process sleeps ``--settle`` seconds. Idle BLAS worker threads spin
+before they sleep (OpenBLAS for about 0.1 s), and on 2 cores a spinning thread of the
+library that ran last halves the speed of the next one: measured here at
+(1024, 1024, 1024, 100) float32, torch took 69.5 ms right after manual and 35.4 ms after
+a 0.2 s pause. Without the pause the ratios favour whichever library ran before.
+
     python benchmarks/interleaved.py --out reports        # writes reports/bench_ratios.md
 """
 
@@ -20,7 +26,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.problems import CORES, DTYPES, SHAPES, make_problem
-from benchmarks.test_passes import BUILDERS, Timed
+from benchmarks.test_passes import BUILDERS, SETTLE_S, Timed
 
 IMPLEMENTATIONS = ("manual", "gemm_floor", "jax", "torch")
 
@@ -37,7 +43,9 @@ def _per_call(timed: Timed, reps: int) -> Callable[[], float]:
     return run
 
 
-def measure(shape: tuple[int, int, int, int], dtype: str, rounds: int) -> dict[str, float]:
+def measure(
+    shape: tuple[int, int, int, int], dtype: str, rounds: int, settle: float = SETTLE_S
+) -> dict[str, float]:
     """Median seconds per forward+backward of each implementation, interleaved."""
     pb = make_problem(shape, dtype)
     timed = {name: BUILDERS[name](pb, "forward+backward") for name in IMPLEMENTATIONS}
@@ -51,15 +59,21 @@ def measure(shape: tuple[int, int, int, int], dtype: str, rounds: int) -> dict[s
             + IMPLEMENTATIONS[: r % len(IMPLEMENTATIONS)]
         )
         for name in order:
+            time.sleep(settle)  # let the previous library's idle threads stop spinning
             samples[name].append(runs[name]())
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def table(
-    results: dict[tuple[tuple[int, int, int, int], str], dict[str, float]], rounds: int
+    results: dict[tuple[tuple[int, int, int, int], str], dict[str, float]],
+    rounds: int,
+    settle: float,
 ) -> str:
     lines = [
-        f"forward+backward, median of {rounds} interleaved rounds; torch {CORES} threads",
+        (
+            f"forward+backward, median of {rounds} interleaved rounds, {settle} s pause "
+            f"before each sample; torch {CORES} threads"
+        ),
         "",
         (
             "| (N, D, H, C) | dtype | manual | floor | jax | torch | manual/floor | jax/manual "
@@ -81,14 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=None, help="write bench_ratios.md here")
     parser.add_argument("--small", action="store_true", help="only the three small shapes")
+    parser.add_argument(
+        "--settle", type=float, default=SETTLE_S, help="seconds of pause before each sample"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(CORES)
     results = {}
     for shape in SHAPES[:3] if args.small else SHAPES:
         for dtype in DTYPES:
-            results[(shape, dtype)] = measure(shape, dtype, args.rounds)
+            results[(shape, dtype)] = measure(shape, dtype, args.rounds, args.settle)
             print(f"measured {shape} {dtype}", file=sys.stderr, flush=True)
-    text = table(results, args.rounds)
+    text = table(results, args.rounds, args.settle)
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -55,11 +55,19 @@ class Timed:
     setup: Callable[[], Args] | None = None
 
 
+SETTLE_S = 0.3
+"""Pause before each timed benchmark: idle BLAS threads of the library that ran last spin
+for about 0.1 s (OpenBLAS), and on 2 cores that halves the speed of the next library
+(torch: 69.5 ms right after manual, 35.4 ms after a 0.2 s pause, measured here)."""
+
+
 @pytest.fixture(autouse=True)
-def _torch_threads() -> None:
+def _torch_threads(pytestconfig: pytest.Config) -> None:
     # Set before every test, not once: the verification harness drops torch to one thread
     # for its tiny cases, and it may have run first in this process.
     torch.set_num_threads(CORES)
+    if not pytestconfig.getoption("benchmark_disable"):
+        time.sleep(SETTLE_S)
 
 
 # --- manual -------------------------------------------------------------------------------

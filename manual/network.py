@@ -6,8 +6,9 @@ one small function below, forward and backward side by side, with its shapes:
     x (N×D) → s1 = x·w1 + b1 (N×H) → o1 = ReLU(s1) (N×H)
             → s2 = o1·w2 + b2 (N×C) → p = softmax(s2) (N×C) → L = −Σ y·log p
 
-``forward`` and ``backward`` validate their inputs once and compose the formulas.
-The formula functions themselves trust their inputs.
+``forward``, ``cross_entropy`` and ``backward`` check their inputs and compose the
+formulas; ``loss_and_gradients`` does all three in one call with one check. The formula
+functions themselves trust their inputs.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ __all__ = [
     "grad_s2",
     "grad_weight",
     "log_softmax",
-    "loss_and_gradients",
     "logsumexp",
+    "loss_and_gradients",
     "nll",
     "relu",
     "relu_mask",

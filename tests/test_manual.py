@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import manual
-from tests import harness
 from manual.network import softmax
+from tests import harness
 
 rng = np.random.default_rng(0)
 
