@@ -59,9 +59,7 @@ def targets(y: Any, N: int, C: int, dtype: np.dtype[Any]) -> NDArray[Any]:
         if y.ndim != 1:
             raise ValueError(f"y: integer labels must have shape (N,), got shape {y.shape}")
         dim("y", y, 0, N, "N, the number of rows of x")
-        # One reduction for both ends: read as unsigned, a negative label is huge.
-        unsigned = y.view(y.dtype.str.replace("i", "u"))
-        if y.size and unsigned.max() >= C:
+        if y.size and (y.min() < 0 or y.max() >= C):
             raise ValueError(
                 f"y: labels must lie in [0, C) = [0, {C}), got values in [{y.min()}, {y.max()}]"
             )
