@@ -37,7 +37,6 @@ __all__ = [
     "grad_s1",
     "grad_s2",
     "grad_weight",
-    "log_softmax",
     "logsumexp",
     "loss_and_gradients",
     "nll",
@@ -175,12 +174,6 @@ def logsumexp(s2: Array) -> Array:
     return lse
 
 
-def log_softmax(s2: Array) -> Array:
-    """log p = s2 − logsumexp(s2) row-wise.   N×C → N×C."""
-    logp: Array = s2 - logsumexp(s2)
-    return logp
-
-
 def softmax_logsumexp(s2: Array) -> tuple[Array, Array]:
     """p_c = exp(s2_c − m) / z and lse = m + log z row-wise, z = Σ_k exp(s2_k − m).
     N×C → N×C, N×1.
@@ -257,8 +250,9 @@ def grad_s2(p: Array, y: Array | Labels, reduction: str) -> Array:
         # rounded once before any scaling (p·scale − scale would cancel badly where p ≈ 1).
         ds2 = p.copy()
         ds2[np.arange(N), y] -= 1
-    if reduction == "mean":
-        ds2 *= p.dtype.type(1.0 / N)
+    scale = _scale(N, reduction)
+    if scale != 1.0:  # "sum", or N = 1: multiplying by 1 would change nothing
+        ds2 *= p.dtype.type(scale)
     out: Array = ds2
     return out
 
