@@ -1,11 +1,13 @@
-"""Oracles: the same network in PyTorch and in JAX, every gradient from autograd.
+"""Oracles: the same network in PyTorch and in JAX, every derivative from autodiff.
 
-Nothing here is derived by hand. Each module exposes ``reference(x, y, w1, b1, w2, b2,
-reduction)`` returning a dict of NumPy arrays keyed by :data:`QUANTITIES`.
+Nothing here is derived by hand, batched or padded. Each module exposes, for one case:
+
+* ``reference(x, y, w1, b1, w2, b2, reduction)``: the loss, the intermediates s1, o1, s2
+  and p, and the gradients dL/ds2, dL/do1, dL/dw2, dL/db2, dL/ds1, dL/dx, dL/dw1 and
+  dL/db1, keyed by those names;
+* ``softmax_jacobian(s2)``: dp/ds2, N×C×C, one C×C Jacobian per row of s2.
+
+Both are pure functions of their arrays, so the engine (``handgrad``) may ``vmap`` them
+over a batch of cases or stack the rows of many cases; the quantities are declared in
+``handgrad.quantities``.
 """
-
-QUANTITIES = (
-    "loss", "s1", "o1", "s2", "p",
-    "dL/ds2", "dL/do1", "dL/dw2", "dL/db2", "dL/ds1", "dL/dx", "dL/dw1", "dL/db1",
-    "dp/ds2",
-)  # fmt: skip

@@ -1,9 +1,9 @@
 """The gate's power: deliberately wrong candidates are rejected, correct variants pass.
 
-Each candidate runs through ``harness.verify_case``, the function behind every test of
-``--candidate``. The specs cover what the mistakes need in order to show: N = 1, exact
-zeros in s1, large scores, unnormalised targets, N past a blocking size of 256, and the
-(64, 32, 16, 10) shape where a 1e-3 (float32) or 1e-6 (float64) scale error must show.
+Each candidate runs through ``handgrad.engine.verify_cases``, the batched path behind every
+test of ``--candidate``. The specs cover what the mistakes need in order to show: N = 1,
+exact zeros in s1, large scores, unnormalised targets, N past a blocking size of 256, and
+the (64, 32, 16, 10) shape where a 1e-3 (float32) or 1e-6 (float64) scale error must show.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import harness
+from handgrad import cli, messages
+from handgrad.candidate import load_candidate
+from handgrad.cases import CaseSpec, make_case
+from handgrad.compare import Comparison
+from handgrad.engine import CaseResult, verify_cases
 from tests.candidates import CORRECT, WRONG
 
-S = harness.CaseSpec
+S = CaseSpec
 SPECS = (
     S(5, 4, 10, 3, "float32", "labels", "mean", "random", 0),
     S(5, 4, 10, 3, "float64", "onehot", "sum", "random", 1),
@@ -36,29 +40,13 @@ SPECS = (
 
 
 @cache
-def cases_and_refs() -> list[tuple[harness.Case, dict[str, harness.Arrays]]]:
-    cases = [harness.make_case(s) for s in SPECS]
-    jax = harness.jax_outputs(cases)
-    return [
-        (c, {"torch": harness.torch_outputs(c), "jax": j}) for c, j in zip(cases, jax, strict=True)
-    ]
-
-
-def run_gate(name: str) -> tuple[list[harness.Comparison], list[str], list[str]]:
-    """(failed comparisons, their full messages, contract errors) over every spec."""
-    module = harness.load_candidate(f"tests.candidates.{name}")
-    failures: list[harness.Comparison] = []
-    messages: list[str] = []
-    errors: list[str] = []
-    for case, refs in cases_and_refs():
-        try:
-            result = harness.verify_case(module, case, refs)
-        except harness.CandidateError as exc:
-            errors.append(str(exc))
-            continue
-        failures += result.failures
-        messages += [harness.describe(c, result) for c in result.failures]
-    return failures, messages, errors
+def run_gate(name: str) -> tuple[list[CaseResult], list[Comparison], str]:
+    """(results, failed comparisons, every message) over every spec."""
+    module = load_candidate(f"tests.candidates.{name}")
+    results = verify_cases(module, [make_case(s) for s in SPECS])
+    ranked = messages.rank(results)
+    text = "\n".join(messages.describe(c, r) for r, c in ranked)
+    return results, [c for _, c in ranked if c is not None], text
 
 
 def test_catalog_is_large_enough() -> None:
@@ -69,37 +57,60 @@ def test_catalog_is_large_enough() -> None:
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_candidate_is_rejected(name: str) -> None:
     quantities, cause = WRONG[name]
-    failures, messages, errors = run_gate(name)
+    results, failures, text = run_gate(name)
+    errors = [r.error for r in results if r.error]
     assert failures or errors, f"{name} passed the gate"
     named = {c.quantity for c in failures} | {q for q in quantities for e in errors if q in e}
     assert named & set(quantities), f"{name}: failed in {named}, expected one of {quantities}"
     if cause is not None:
-        text = "\n".join(messages + errors)
         assert cause in text, f"{name}: no diagnosis mentioning {cause!r} in:\n{text[:3000]}"
 
 
 @pytest.mark.parametrize("name", CORRECT)
 def test_correct_variant_passes(name: str) -> None:
-    failures, messages, errors = run_gate(name)
-    assert not errors, errors
-    assert not failures, "\n".join(messages[:3])
+    results, _, _ = run_gate(name)
+    failure = messages.summary(results)
+    assert not failure, failure
 
 
 def test_message_names_everything_a_student_needs() -> None:
-    _, messages, _ = run_gate("no_relu_mask")
-    text = messages[0]
-    for part in ("dL/", "tests.candidates.no_relu_mask vs ", "float32", "(N, D, H, C) = (5, 4, 10, 3)",
-                 "seed=0", "worst at [", "tolerance =", "error/tolerance =", "likely cause: ",
-                 "is the odd one out",
-        "finite differences (float64, no framework) give", ("reproduce: python -m tests.harness --candidate "
-                 "tests.candidates.no_relu_mask --case 'N=5,D=4,H=10,C=3,dtype=float32")):  # fmt: skip
+    results, _, _ = run_gate("no_relu_mask")
+    text = messages.summary(results)
+    for part in ("dL/ds1 mismatch", "tests.candidates.no_relu_mask vs torch", "float32",
+                 "(N, D, H, C) = (1, 7, 9, 5)", "seed=2", "worst at [", "tolerance =",
+                 "error/tolerance =", "likely cause: ", "is the odd one out",
+                 "finite differences (float64, no framework) give",
+                 ("reproduce: python -m handgrad check --candidate tests.candidates.no_relu_mask "
+                  "--case 'N=1,D=7,H=9,C=5,dtype=float32")):  # fmt: skip
         assert part in text, f"{part!r} missing from:\n{text}"
 
 
-def test_reproduce_command_reproduces() -> None:
+def test_failures_are_ranked_smallest_case_and_upstream_first() -> None:
+    """no_relu_mask is wrong in dL/ds1 and everything below it: the first message is about
+    dL/ds1 (the root) in the smallest failing case, not about a downstream gradient."""
+    results, _, _ = run_gate("no_relu_mask")
+    ranked = messages.rank(results)
+    first_result, first = ranked[0]
+    assert first is not None
+    assert first.quantity == "dL/ds1"
+    assert first_result.spec.size == min(r.spec.size for r in results if not r.passed)
+
+
+def test_reproduce_command_reproduces(capsys: pytest.CaptureFixture[str]) -> None:
     spec = str(SPECS[0])
-    assert harness.main(["--candidate", "tests.candidates.sign_error", "--case", spec]) == 1
-    assert harness.main(["--candidate", "manual", "--case", spec]) == 0
+    assert cli.main(["check", "--candidate", "tests.candidates.sign_error", "--case", spec]) == 1
+    assert "likely cause: candidate ≈ −reference: a sign error" in capsys.readouterr().out
+    assert cli.main(["check", "--candidate", "manual", "--case", spec]) == 0
+
+
+def test_the_command_line_reports_a_broken_candidate_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = str(SPECS[6])  # |s2| in the thousands: softmax without the maximum overflows
+    assert cli.main(["check", "--candidate", "tests.candidates._compose", "--case", spec]) == 2
+    err = capsys.readouterr().err
+    assert "missing Params" in err
+    assert "Traceback" not in err
 
 
 def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
@@ -128,15 +139,15 @@ def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
 
 def test_a_module_without_the_api_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match=r"--candidate tests.candidates._compose: missing Params"):
-        harness.load_candidate("tests.candidates._compose")
+        load_candidate("tests.candidates._compose")
     with pytest.raises(ImportError):
-        harness.load_candidate("tests.candidates.no_such_module")
+        load_candidate("tests.candidates.no_such_module")
 
 
 def test_a_candidate_that_raises_is_rejected_with_the_step() -> None:
     """A crash is a rejection that says which call failed, not an error of the gate."""
-    case, refs = cases_and_refs()[6]  # |s2| in the thousands: exp overflows
-    assert case.spec.kind == "large"
-    module = harness.load_candidate("tests.candidates.softmax_no_max")
-    with pytest.raises(harness.CandidateError, match=r"softmax_no_max\.softmax_jacobian raised"):
-        harness.verify_case(module, case, refs)
+    results, _, text = run_gate("softmax_no_max")
+    large = [r for r in results if r.spec.kind == "large" and r.spec.dtype == "float32"]
+    assert large and large[0].error
+    assert "softmax_no_max.softmax_jacobian raised" in large[0].error
+    assert "contract broken: tests.candidates.softmax_no_max.softmax_jacobian raised" in text

@@ -1,60 +1,149 @@
-"""Tests of the harness itself: the padded JAX path, the tolerance rule, the case generator."""
+"""Tests of the engine itself: the batched references, the padding, the tolerance rule and
+the case generator."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
 
-from references import QUANTITIES
-from tests import harness
+import manual
+from handgrad import cases, oracles
+from handgrad.batch import batch_of, bucket
+from handgrad.compare import compare
+from handgrad.engine import verify_batch
+from handgrad.quantities import CASE_WISE, NAMES
+from handgrad.tolerance import case_tolerances
 
-S = harness.CaseSpec
+S = cases.CaseSpec
+MIXED = [
+    S(5, 4, 10, 3, "float32", "labels", "mean", "random", 1),
+    S(1, 1, 1, 1, "float32", "labels", "sum", "random", 2),
+    S(7, 3, 2, 5, "float32", "soft", "mean", "kink", 3),
+    S(64, 64, 64, 8, "float32", "unnormalised", "sum", "random", 4),
+    S(12, 6, 8, 4, "float32", "labels", "sum", "large", 6),
+    S(3, 60, 9, 7, "float32", "onehot", "mean", "tiny", 7),
+]
+"""Cases of one bucket, (64, 64, 64, 8), of very different true shapes."""
+
+
+def _as(dtype: str) -> list[cases.CaseSpec]:
+    return [dataclasses.replace(s, dtype=dtype) for s in MIXED]
+
+
+@pytest.mark.parametrize("reference", ["torch", "jax"])
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_batched_references_equal_the_plain_ones(reference: str, dtype: str) -> None:
+    """The padded, vmapped, sum-reduced program and the stacked Jacobian rows give, on each
+    case's true slice, the values of the plain oracle called on that case alone, with
+    integer labels as labels: within the gate's tolerance, in every quantity."""
+    specs = _as(dtype)
+    assert len({bucket(s) for s in specs}) == 1
+    batch = batch_of([cases.make_case(s) for s in specs])
+    batched = oracles.batched_values(batch, reference)
+    for case, got in zip(batch.cases, batched, strict=True):
+        plain = oracles.PLAIN[reference](case)
+        tol = case_tolerances(case, plain)
+        for q in NAMES:
+            c = compare(q, f"plain {reference}", case.spec, got[q], plain[q], tol[q])
+            assert c.ok, f"{q} of {case.spec}: {c}"
+
+
+def test_a_batch_gives_each_case_its_own_values() -> None:
+    """A case's values do not depend on which other cases share its batch."""
+    specs = _as("float64")
+    alone = oracles.batched_values(batch_of([cases.make_case(specs[2])], bucket(specs[0])), "torch")
+    together = oracles.batched_values(batch_of([cases.make_case(s) for s in specs]), "torch")
+    for q in NAMES:
+        np.testing.assert_array_equal(alone[0][q], together[2][q], err_msg=q)
+
+
+class Planted(ModuleType):
+    """manual, except that one quantity of the case with seed ``seed`` is changed at one
+    element."""
+
+    def __init__(self, seed: int, quantity: str, index: tuple[int, ...], value: float) -> None:
+        super().__init__("planted")
+        self.Params, self.cross_entropy = manual.Params, manual.cross_entropy
+        self.seed, self.quantity, self.index, self.value = seed, quantity, index, value
+        self.target: Any = None  # the victim's x, which identifies its case
+        self.rows = -1  # the victim's N, which identifies its p
+
+    def _hit(self, x: Any) -> bool:
+        return bool(self.target is not None and np.array_equal(x, self.target))
+
+    def forward(self, x: Any, params: Any) -> Any:
+        fwd = manual.forward(x, params)
+        if self.quantity == "s1" and self._hit(x):
+            fwd.s1[self.index] = self.value
+        return fwd
+
+    def backward(self, x: Any, y: Any, params: Any, fwd: Any, reduction: str = "mean") -> Any:
+        g = manual.backward(x, y, params, fwd, reduction)
+        if self.quantity == "dL/dw1" and self._hit(x):
+            g.w1[self.index] = self.value
+        return g
+
+    def softmax_jacobian(self, p: Any) -> Any:
+        jac = manual.softmax_jacobian(p)
+        if self.quantity == "dp/ds2" and self.target is not None and jac.shape[0] == self.rows:
+            jac[self.index] = self.value
+        return jac
 
 
 @pytest.mark.parametrize(
-    "spec",
-    [S(5, 4, 10, 3, "float32", "labels", "mean", "random", 1),
-     S(1, 1, 1, 1, "float64", "labels", "sum", "random", 2),
-     S(7, 3, 2, 5, "float64", "soft", "mean", "kink", 3),
-     S(64, 64, 64, 64, "float32", "unnormalised", "sum", "random", 4),
-     S(65, 9, 70, 3, "float64", "onehot", "mean", "tiny", 5),
-     S(12, 6, 8, 4, "float32", "labels", "sum", "large", 6)],
-    ids=str,
-)  # fmt: skip
-def test_padded_batched_jax_equals_plain_jax(spec: harness.CaseSpec) -> None:
-    """The padded, vmapped, sum-reduced program gives the plain reference's values on the true
-    slice, alone and inside a batch of other cases, within the gate's tolerances."""
-    case = harness.make_case(spec)
-    plain = harness.jax_outputs_plain(case)
-    others = [harness.make_case(dataclasses.replace(spec, seed=spec.seed + k)) for k in (1, 2)]
-    alone = harness.jax_outputs([case])[0]
-    batched = harness.jax_outputs([others[0], case, others[1]])[1]
-    tol = harness.tolerances(case, plain)
-    for q in QUANTITIES:
-        for got in (alone, batched):
-            c = harness.compare(q, "plain jax", spec, got[q], plain[q], tol[q])
-            assert c.ok, f"{q}: {c}"
-        np.testing.assert_array_equal(alone[q], batched[q], err_msg=q)
+    ("quantity", "index", "value"),
+    [("dL/dw1", (2, 1), 1e3), ("s1", (6, 1), math.nan), ("dp/ds2", (2, 4, 3), 0.5)],
+)
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
+    quantity: str, index: tuple[int, ...], value: float, dtype: str
+) -> None:
+    """One wrong element in one case of a padded batch: exactly that case fails, in that
+    quantity, with that element as its worst; the padding hides nothing and adds nothing."""
+    specs = _as(dtype)
+    batch = batch_of([cases.make_case(s) for s in specs])
+    victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice
+    module = Planted(victim.spec.seed, quantity, index, value)
+    module.target, module.rows = victim.x, victim.spec.N
+    results = verify_batch(module, batch)
+    assert [r.passed for r in results] == [i != 2 for i in range(len(specs))]
+    failures = [c for c in results[2].failures if c.reference in ("torch", "jax")]
+    assert {c.quantity for c in failures} == {quantity}, results[2].failures
+    for c in failures:
+        assert c.index == index
+        assert c.mismatches == 1
+        assert math.isnan(c.got) if math.isnan(value) else c.got == np.float32(value)
 
 
-def test_references_agree_with_each_other() -> None:
+def test_the_references_agree_with_each_other() -> None:
     """Two independent correct implementations (torch and JAX) stay within the tolerance:
     the rule is loose enough for a correct implementation."""
     worst = 0.0
-    for spec in harness.random_specs(7, 200):
-        case = harness.make_case(spec)
-        torch_out, jax_out = harness.torch_outputs(case), harness.jax_outputs([case])[0]
-        tol = harness.tolerances(case, torch_out)
-        for q in QUANTITIES:
-            c = harness.compare(q, "jax", spec, torch_out[q], jax_out[q], tol[q])
-            assert c.ok, f"{q}: {c}"
-            worst = max(worst, c.ratio)
+    specs = cases.random_specs(7, 200)
+    for dtype in cases.DTYPES:
+        group = [s for s in specs if s.dtype == dtype]
+        for b in {bucket(s) for s in group}:
+            batch = batch_of([cases.make_case(s) for s in group if bucket(s) == b])
+            torch_values = oracles.batched_values(batch, "torch")
+            jax_values = oracles.batched_values(batch, "jax")
+            for case, t, j in zip(batch.cases, torch_values, jax_values, strict=True):
+                tol = case_tolerances(case, t)
+                for q in NAMES:
+                    c = compare(q, "jax", case.spec, t[q], j[q], tol[q])
+                    assert c.ok, f"{q}: {c}"
+                    worst = max(worst, c.ratio)
     assert worst > 0  # the comparison saw real round-off, not identical arrays
 
 
-@pytest.mark.parametrize("dtype", harness.DTYPES)
+GRADIENTS = [q for q in CASE_WISE if q.startswith("dL/")]
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
 def test_tolerance_catches_small_relative_errors(dtype: str) -> None:
     """Tight enough: a relative error of 1e-3 (float32) or 1e-6 (float64) in any one
     gradient fails, on every random case whose gradients are not identically zero.
@@ -64,41 +153,41 @@ def test_tolerance_catches_small_relative_errors(dtype: str) -> None:
     in float32 leaves p uncertain to ~3e-4)."""
     delta = 1e-3 if dtype == "float32" else 1e-6
     specs = [dataclasses.replace(s, dtype=dtype, kind="random")
-             for s in harness.random_specs(11, 150) if s.C > 1]  # fmt: skip
+             for s in cases.random_specs(11, 150) if s.C > 1]  # fmt: skip
     for spec in specs:
-        case = harness.make_case(spec)
-        ref = harness.torch_outputs(case)
-        tol = harness.tolerances(case, ref)
-        for q in harness.GRADIENTS:
+        case = cases.make_case(spec)
+        ref = oracles.torch_plain(case)
+        tol = case_tolerances(case, ref)
+        for q in GRADIENTS:
             if not np.any(ref[q]):
                 continue  # e.g. every s1 ≤ 0: the first-layer gradients are exactly 0
             wrong = (ref[q] * ref[q].dtype.type(1 + delta)).astype(ref[q].dtype)
-            c = harness.compare(q, "torch", spec, wrong, ref[q], tol[q])
+            c = compare(q, "torch", spec, wrong, ref[q], tol[q])
             assert not c.ok, f"{q} scaled by 1 + {delta} passed at {spec}: {c}"
 
 
 def test_mask_flip_at_exact_zero_is_never_tolerated() -> None:
-    """Exact zeros of s1 carry zero tolerance for dL/ds1: [s1 ≥ 0] must fail there."""
-    case = harness.make_case(S(9, 5, 6, 3, "float32", "labels", "mean", "kink", 0))
-    ref = harness.torch_outputs(case)
-    tol = harness.tolerances(case, ref)
+    """Exact zeros of s1 carry no tolerance beyond the flush floor: [s1 ≥ 0] must fail."""
+    case = cases.make_case(S(9, 5, 6, 3, "float32", "labels", "mean", "kink", 0))
+    ref = oracles.torch_plain(case)
+    tol = case_tolerances(case, ref)
     at_zero = ref["s1"] == 0
     assert at_zero.any()
     assert np.all(tol["dL/ds1"][at_zero] < 1e-30)
 
 
 def test_case_kinds_have_their_properties() -> None:
-    kink = harness.torch_outputs(harness.make_case(S(33, 17, 25, 7, "float64", kind="kink")))
-    assert (kink["s1"] == 0).sum() >= 25
-    large = harness.torch_outputs(harness.make_case(S(33, 17, 25, 7, "float32", kind="large")))
-    assert np.abs(large["s2"]).max() > 1000
-    tiny = harness.torch_outputs(harness.make_case(S(33, 17, 25, 7, "float64", kind="tiny")))
-    assert tiny["p"].min() < 1e-30
+    def plain(kind: str, dtype: str) -> dict[str, Any]:
+        return oracles.torch_plain(cases.make_case(S(33, 17, 25, 7, dtype, kind=kind)))
+
+    assert (plain("kink", "float64")["s1"] == 0).sum() >= 25
+    assert np.abs(plain("large", "float32")["s2"]).max() > 1000
+    assert plain("tiny", "float64")["p"].min() < 1e-30
 
 
 def test_targets_have_their_forms() -> None:
-    def y(target: str) -> np.ndarray:
-        return harness.make_case(S(20, 3, 4, 6, "float32", target)).y
+    def y(target: str) -> Any:
+        return cases.make_case(S(20, 3, 4, 6, "float32", target)).y
 
     assert y("labels").dtype.kind == "i"
     assert set(np.unique(y("onehot"))) == {0.0, 1.0}
@@ -106,21 +195,33 @@ def test_targets_have_their_forms() -> None:
     assert np.all(np.abs(y("unnormalised").sum(axis=1) - 1) > 1e-3)
 
 
-def test_case_spec_round_trips_and_rejects_unknown_fields() -> None:
+def test_case_spec_round_trips_and_rejects_bad_fields() -> None:
     spec = S(3, 4, 5, 6, "float32", "soft", "sum", "tiny", 99)
     assert S.parse(str(spec)) == spec
     with pytest.raises(ValueError, match="unknown fields"):
         S.parse("N=1,D=1,H=1,C=1,colour=red")
     with pytest.raises(ValueError, match="dtype"):
-        harness.make_case(S(1, 1, 1, 1, "float16"))
+        S(1, 1, 1, 1, "float16")
+    with pytest.raises(ValueError, match="N: expected an integer of at least 1"):
+        S(0, 1, 1, 1)
 
 
 def test_random_specs_are_deterministic_and_span_the_space() -> None:
-    a, b = harness.random_specs(3, 400), harness.random_specs(3, 400)
+    a, b = cases.random_specs(3, 400), cases.random_specs(3, 400)
     assert a == b
-    assert a != harness.random_specs(4, 400)
-    assert {s.dtype for s in a} == set(harness.DTYPES)
-    assert {s.target for s in a} == set(harness.TARGETS)
-    assert {s.kind for s in a} == set(harness.KINDS)
+    assert a != cases.random_specs(4, 400)
+    assert {s.dtype for s in a} == set(cases.DTYPES)
+    assert {s.target for s in a} == set(cases.TARGETS)
+    assert {s.kind for s in a} == set(cases.KINDS)
     assert max(max(s.N, s.D, s.H, s.C) for s in a) > 64
     assert min(min(s.N, s.D, s.H, s.C) for s in a) == 1
+
+
+def test_an_unknown_quantity_is_an_error() -> None:
+    from handgrad import quantities
+
+    with pytest.raises(KeyError, match="unknown quantity 'dL/dw3'"):
+        quantities.get("dL/dw3")
+    with pytest.raises(KeyError, match="unregistered"):
+        quantities.check_keys("reference", [*CASE_WISE, "dL/dw3"])
+

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tests.harness import Case
+from handgrad.cases import Case
 
 F64 = NDArray[np.float64]
 

@@ -1,0 +1,7 @@
+"""``python -m handgrad``: see :mod:`handgrad.cli`."""
+
+import sys
+
+from handgrad.cli import main
+
+sys.exit(main())

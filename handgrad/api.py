@@ -1,0 +1,39 @@
+"""``handgrad.verify``: the gate as one function call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from handgrad import oracles
+from handgrad.candidate import load_candidate
+from handgrad.cases import edge_specs, random_specs
+from handgrad.engine import CaseResult, verify_many
+from handgrad.report import Tally
+
+
+@dataclass
+class Outcome:
+    """Every case's result and their tally; ``passed`` is the verdict."""
+
+    results: list[CaseResult]
+    tally: Tally
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+
+def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int = 0,
+           edge: bool = True, torch_threads: int = oracles.TORCH_THREADS) -> Outcome:  # fmt: skip
+    """Verify ``candidate`` (a module or its import name) on ``cases`` random cases drawn
+    from ``seed``, plus the named edge cases unless ``edge`` is false."""
+    if cases < 0:
+        raise ValueError(f"cases: expected at least 0, got {cases}")
+    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
+    oracles.configure(torch_threads)
+    specs = random_specs(seed, cases) + (edge_specs(seed) if edge else [])
+    results = list(verify_many(module, specs))
+    tally = Tally()
+    tally.add_all(results)
+    return Outcome(results, tally)

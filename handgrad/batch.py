@@ -1,0 +1,182 @@
+"""Padded batches: many cases of one dtype in one set of arrays, so that every stage of the
+gate (both references, the tolerances, the comparisons) runs once per batch, not per case.
+
+Each case sits in the top-left corner of every axis of a shape *bucket*:
+  - zero columns of x and rows of w1 (D), zero columns of w1/b1 and rows of w2 (H): they
+    add exact zeros to s1 and s2;
+  - rows with zero targets (N): they add nothing to a sum-reduced loss. The references
+    always run with reduction="sum" and the engine divides by the true N for "mean":
+    dividing inside by the padded N would push values near the underflow threshold below
+    it, where XLA flushes them to zero;
+  - classes with score −1e30 (C, the reference inputs only): their probability is exactly
+    0 and their target 0.
+Labels enter as one-hot rows, so that padded rows can carry zero targets.
+
+:meth:`Batch.mask` marks each quantity's true elements; nothing outside it is ever
+compared or allowed into a tolerance.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handgrad.cases import Case, CaseSpec, make_case
+from handgrad.quantities import INPUT_AXES, QUANTITIES
+
+Dims = tuple[int, int, int, int]
+
+NEG = -1e30
+"""The score of a padded class: exp(NEG − max) is exactly 0 in both dtypes."""
+
+SMALL_STEPS = {"N": (64,), "D": (64,), "H": (64,), "C": (8, 16, 24, 32, 48, 64)}
+"""Bucket sizes up to 64. C is finer than the rest because the softmax Jacobian, the
+largest quantity, has C² elements per row (its rows are stacked, so N is never padded
+there); each extra bucket costs a compilation per dtype (about 0.3 s)."""
+LARGE_STEPS = {"N": (512,), "D": (512,), "H": (512,), "C": (128, 256, 512)}
+ELEMENTS_PER_BATCH = 2**18
+"""Cases per batch: as many as keep the largest padded matrix of the batch near 2**18
+elements (2 MB in float64)."""
+MAX_BATCH = 64
+
+
+def bucket(spec: CaseSpec) -> Dims:
+    """The padded (N, D, H, C) of ``spec``: the smallest step that holds each dimension."""
+
+    def up(value: int, axis: str) -> int:
+        for step in (*SMALL_STEPS[axis], *LARGE_STEPS[axis]):
+            if value <= step:
+                return step
+        return -(-value // 1024) * 1024
+
+    return (up(spec.N, "N"), up(spec.D, "D"), up(spec.H, "H"), up(spec.C, "C"))
+
+
+def batch_size(dims: Dims) -> int:
+    N, D, H, C = dims
+    return max(1, min(MAX_BATCH, ELEMENTS_PER_BATCH // max(N * D, N * H, D * H, N * C, H * C)))
+
+
+@dataclass
+class Batch:
+    """B cases of one dtype padded into the bucket ``dims``."""
+
+    cases: list[Case]
+    dims: Dims
+    dtype: np.dtype[Any]
+    _masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
+
+    @property
+    def specs(self) -> list[CaseSpec]:
+        return [c.spec for c in self.cases]
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    @functools.cached_property
+    def true_dims(self) -> NDArray[np.int64]:
+        """B×4: each case's (N, D, H, C)."""
+        return np.array([[s.N, s.D, s.H, s.C] for s in self.specs], dtype=np.int64)
+
+    def size(self, axis: str) -> NDArray[np.int64]:
+        """Each case's true size along ``axis`` ("N", "D", "H" or "C"), shape (B,)."""
+        out: NDArray[np.int64] = self.true_dims[:, "NDHC".index(axis)]
+        return out
+
+    @functools.cached_property
+    def row_offsets(self) -> NDArray[np.int64]:
+        """Where each case's rows start in the row-stacked layout; B + 1 entries."""
+        return np.concatenate([[0], np.cumsum(self.size("N"))])
+
+    @functools.cached_property
+    def row_case(self) -> NDArray[np.int64]:
+        """The case of each stacked row."""
+        return np.repeat(np.arange(len(self)), self.size("N"))
+
+    @functools.cached_property
+    def row_classes(self) -> NDArray[np.bool_]:
+        """R×C: True on each stacked row's true classes."""
+        out: NDArray[np.bool_] = self.mask_of("C")[self.row_case]
+        return out
+
+    def rows(self, padded: NDArray[Any]) -> NDArray[Any]:
+        """Stack the true rows of a padded B×N×… array: R×…, R = Σ N."""
+        n_index = np.arange(len(self.row_case)) - self.row_offsets[self.row_case]
+        out: NDArray[Any] = padded[self.row_case, n_index]
+        return out
+
+    @functools.cached_property
+    def mean(self) -> NDArray[np.bool_]:
+        return np.array([s.reduction == "mean" for s in self.specs])
+
+    def padded_shape(self, axes: Sequence[str]) -> tuple[int, ...]:
+        full = dict(zip("NDHC", self.dims, strict=True))
+        return (len(self), *(full[a] for a in axes))
+
+    def mask_of(self, axes: Sequence[str]) -> NDArray[np.bool_]:
+        """True on each case's own elements of an array with these axes."""
+        key = "".join(axes)
+        if key not in self._masks:
+            full = dict(zip("NDHC", self.dims, strict=True))
+            mask = np.ones((len(self), *(full[a] for a in axes)), dtype=bool)
+            for i, a in enumerate(axes):
+                shape = [1] * (len(axes) + 1)
+                shape[0], shape[i + 1] = len(self), full[a]
+                within = np.arange(full[a])[None, :] < self.size(a)[:, None]
+                mask &= within.reshape(shape)
+            self._masks[key] = mask
+        return self._masks[key]
+
+    def mask(self, quantity: str) -> NDArray[np.bool_]:
+        return self.mask_of(QUANTITIES[quantity].axes)
+
+    def pad(self, arrays: Sequence[NDArray[Any]], axes: Sequence[str], fill: float = 0.0,
+            dtype: Any = None) -> NDArray[Any]:  # fmt: skip
+        """Stack one array per case into the bucket, ``fill`` outside each case."""
+        out = np.full(self.padded_shape(axes), fill, dtype=dtype or self.dtype)
+        for i, a in enumerate(arrays):
+            out[(i, *(slice(0, n) for n in a.shape))] = a
+        return out
+
+    def unpad(self, padded: NDArray[Any], i: int, axes: Sequence[str]) -> NDArray[Any]:
+        """Case ``i``'s own slice of a padded array (a copy)."""
+        sizes = self.true_dims[i]
+        index = (i, *(slice(0, int(sizes["NDHC".index(a)])) for a in axes))
+        return np.array(padded[index])
+
+    def inputs(self, score_fill: float) -> dict[str, NDArray[Any]]:
+        """The padded inputs; padded classes get the score ``score_fill`` through b2."""
+        arrays = {k: [c.target_matrix(self.dtype) if k == "y" else getattr(c, k)
+                      for c in self.cases] for k in INPUT_AXES}  # fmt: skip
+        return {k: self.pad(v, INPUT_AXES[k], score_fill if k == "b2" else 0.0)
+                for k, v in arrays.items()}  # fmt: skip
+
+
+def batches(specs: Sequence[CaseSpec]) -> Iterator[tuple[list[int], Batch]]:
+    """Group ``specs`` by (bucket, dtype) and yield (their indices, their batch), with the
+    cases drawn only when their batch is reached, so memory stays at one batch."""
+    groups: dict[tuple[Dims, str], list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault((bucket(spec), spec.dtype), []).append(i)
+    for (dims, dtype), idx in groups.items():
+        size = batch_size(dims)
+        for start in range(0, len(idx), size):
+            chunk = idx[start : start + size]
+            yield chunk, Batch([make_case(specs[i]) for i in chunk], dims, np.dtype(dtype))
+
+
+def batch_of(cases: Sequence[Case], dims: Dims | None = None) -> Batch:
+    """One batch of the given cases (all of one dtype), in ``dims`` or their own bucket."""
+    dtypes = {c.x.dtype for c in cases}
+    if len(dtypes) != 1:
+        raise ValueError(f"cases: expected one dtype per batch, got {sorted(map(str, dtypes))}")
+    if dims is None:
+        each = np.array([bucket(c.spec) for c in cases])
+        dims = tuple(int(v) for v in each.max(axis=0))  # type: ignore[assignment]
+    assert dims is not None
+    return Batch(list(cases), dims, dtypes.pop())

@@ -1,0 +1,305 @@
+"""The tolerance rule's formulas: a first-order rounding-error bound for every quantity.
+
+Each ``bound_*`` function gives, per element, how far a correct implementation may differ
+from autograd, before the safety factor ρ. The rule:
+
+* A length-k accumulation Σ aᵢbᵢ carries rounding error ≲ ε·√k·Σ|aᵢ||bᵢ| (round-off is
+  unbiased, so √k rather than the worst case k; ρ covers the tail).
+* Errors already in an operand propagate through a product as independent errors do, by
+  root-sum-square (``rss``). Within a softmax row they share the log-sum-exp, so they add
+  linearly there: an absolute error in s2 becomes a relative error in p.
+* Where |s1| is within ρ·e(s1) of the ReLU kink, a correct implementation may see the other
+  side of it: dL/ds1 may differ by all of |dL/do1| there, and that propagates into dL/dx,
+  dL/dw1 and dL/db1. Exact zeros of s1 have e(s1) = 0, so [s1 > 0] must hold exactly.
+* Both sides round, so every bound counts ε twice (ε, not ε/2).
+
+Each ``floor_*`` function counts, per case, how many smallest-normal numbers a quantity may
+lose to flush-to-zero: XLA on CPU flushes subnormal results to zero, and the losses all
+point towards 0, so a sum of flushed terms loses up to the sum of its weights × tiny.
+
+Every array here is float64 with a leading batch axis B, and zero wherever a case is
+padded: zeros add nothing to a sum and never win a maximum of magnitudes, so one padded
+batch gives each case exactly its own bound. True sizes enter as per-case arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+SAFETY = 8.0
+"""ρ: the tolerance is ρ times the rounding-error bound (plus the flush-to-zero floor)."""
+
+
+@dataclass
+class Magnitudes:
+    """What the bounds are made of, for a batch of B cases.
+
+    ``x`` … ``b2`` are |inputs| (biases as B×1×H and B×1×C rows), ``y`` the target matrix,
+    ``ref`` the reference's values, all padded with zeros; ``n`` … ``c`` the true sizes as
+    B×1×1 arrays; ``scale`` is 1/N for reduction="mean" and 1 for "sum"; ``classes`` marks
+    the true classes (B×1×C). ``resolve(name)`` gives another quantity's bound, already
+    zeroed in the padding, so each formula can use the ones before it.
+    """
+
+    eps: float
+    x: Array
+    w1: Array
+    b1: Array
+    w2: Array
+    b2: Array
+    y: Array
+    ref: dict[str, Array]
+    n: Array
+    d: Array
+    h: Array
+    c: Array
+    scale: Array
+    classes: NDArray[np.bool_]
+    resolve: Callable[[str], Array] = field(repr=False)
+
+    def acc(self, k: Array) -> Array:
+        """ε·√k: the relative rounding error of a length-k accumulation."""
+        out: Array = self.eps * np.sqrt(k)
+        return out
+
+    @cached_property
+    def lse(self) -> Array:
+        """log Σ_c exp(s2), B×N×1, over the true classes only."""
+        s2 = np.where(self.classes, self.ref["s2"], -np.inf)
+        m = s2.max(axis=2, keepdims=True)
+        m[~np.isfinite(m)] = 0.0
+        out: Array = np.log(np.exp(s2 - m).sum(axis=2, keepdims=True)) + m
+        return out
+
+    @cached_property
+    def logp(self) -> Array:
+        """|log p| = |s2 − lse|."""
+        out: Array = np.abs(self.ref["s2"] - self.lse)
+        return out
+
+    @cached_property
+    def e_logp(self) -> Array:
+        """Bound on the error of log p: the error of s2 plus that of the row's lse."""
+        s2, p, eps = self.ref["s2"], self.ref["p"], self.eps
+        e_s2 = self.resolve("s2")
+        e_lse = (p * e_s2).sum(axis=2, keepdims=True) + eps * (
+            np.abs(s2).max(axis=2, keepdims=True) + np.abs(self.lse) + np.sqrt(self.c) + 1
+        )
+        out: Array = e_s2 + e_lse + eps * (np.abs(s2) + np.abs(self.lse))
+        return out
+
+    def abs_ref(self, name: str) -> Array:
+        out: Array = np.abs(self.ref[name])
+        return out
+
+
+def T(a: Array) -> Array:
+    """Transpose the last two axes (the batch axis stays first)."""
+    return np.swapaxes(a, -1, -2)
+
+
+def rss(a: Array, b: Array, k: Array) -> Array:
+    """√(a²·b²) for non-negative B×M×K a and B×K×P b, with true contraction length ``k``.
+
+    Squares of tiny bounds (p ~ 1e-260 in float64) underflow, even scaled by the row and
+    column maxima. Cauchy-Schwarz gives √(a²·b²) ≥ (a·b)/√k, which cannot underflow, so the
+    larger of the two is the same bound wherever squaring was exact and a sound one where
+    it was not.
+    """
+    sa = a.max(axis=2, keepdims=True)
+    sb = b.max(axis=1, keepdims=True)
+    sa[sa == 0] = 1.0
+    sb[sb == 0] = 1.0
+    squared = sa * np.sqrt((a / sa) ** 2 @ (b / sb) ** 2) * sb
+    out: Array = np.maximum(squared, (a @ b) / np.sqrt(np.maximum(k, 1.0)))
+    return out
+
+
+def rss_rows(a: Array, n: Array) -> Array:
+    """√(Σ_n a[n]²) per column of a B×N×P array, the bias-gradient analogue of ``rss``."""
+    sb = a.max(axis=1, keepdims=True)
+    sb[sb == 0] = 1.0
+    squared = np.sqrt(((a / sb) ** 2).sum(axis=1)) * sb[:, 0]
+    out: Array = np.maximum(squared, a.sum(axis=1) / np.sqrt(np.maximum(n[:, 0], 1.0)))
+    return out
+
+
+# --- forward ------------------------------------------------------------------------------
+
+
+def bound_s1(m: Magnitudes) -> Array:
+    """s1 = x·w1 + b1: one accumulation of D + 1 terms."""
+    out: Array = m.acc(m.d + 1) * (m.x @ m.w1 + m.b1)
+    return out
+
+
+def bound_o1(m: Magnitudes) -> Array:
+    """o1 = ReLU(s1) adds no rounding of its own."""
+    return m.resolve("s1")
+
+
+def bound_s2(m: Magnitudes) -> Array:
+    """s2 = o1·w2 + b2: o1's error carried through w2, plus H + 1 terms of rounding."""
+    o1 = m.abs_ref("o1")
+    out: Array = rss(m.resolve("o1"), m.w2, m.h) + m.acc(m.h + 1) * (o1 @ m.w2 + m.b2)
+    return out
+
+
+def bound_p(m: Magnitudes) -> Array:
+    """p = exp(log p): the error of log p becomes a relative error of p."""
+    out: Array = m.ref["p"] * m.e_logp
+    return out
+
+
+def bound_loss(m: Magnitudes) -> Array:
+    """L = −Σ y·log p (÷N for "mean"): per row C terms, then N rows."""
+    y = np.abs(m.y)
+    weighted = y * m.logp
+    rows = (y * m.e_logp).sum(axis=2) + m.acc(m.c[:, 0]) * weighted.sum(axis=2)
+    total = rows.sum(axis=1) + m.acc(m.n[:, 0, 0]) * weighted.sum(axis=(1, 2))
+    out: Array = m.scale[:, 0, 0] * total
+    return out
+
+
+# --- backward ------------------------------------------------------------------------------
+
+
+def bound_ds2(m: Magnitudes) -> Array:
+    """dL/ds2 = p·Σ_c y_c − y (÷N): Σy rounds like any sum, the product and the difference
+    once each."""
+    p, eps = m.ref["p"], m.eps
+    ysum = np.abs(m.y.sum(axis=2, keepdims=True))
+    yabs = np.abs(m.y).sum(axis=2, keepdims=True)
+    out: Array = m.scale * (m.resolve("p") * ysum + (m.acc(m.c) * yabs + eps * ysum) * p)
+    out += 2 * eps * m.abs_ref("dL/ds2")
+    return out
+
+
+def bound_do1(m: Magnitudes) -> Array:
+    """dL/do1 = dL/ds2·w2ᵀ: C terms."""
+    ds2 = m.abs_ref("dL/ds2")
+    out: Array = rss(m.resolve("dL/ds2"), T(m.w2), m.c) + m.acc(m.c) * (ds2 @ T(m.w2))
+    return out
+
+
+def bound_ds1(m: Magnitudes) -> Array:
+    """dL/ds1 = dL/do1 ⊙ [s1 > 0]: exact, except that near the kink the mask may flip."""
+    s1 = m.ref["s1"]
+    e_do1 = m.resolve("dL/do1")
+    near_kink = np.abs(s1) < SAFETY * m.resolve("s1")
+    out: Array = np.where(
+        near_kink, m.abs_ref("dL/do1") + e_do1, np.where(s1 > 0, e_do1, 0.0)
+    )
+    return out
+
+
+def bound_dw2(m: Magnitudes) -> Array:
+    """dL/dw2 = o1ᵀ·dL/ds2: N terms, errors from both factors."""
+    o1, ds2 = m.abs_ref("o1"), m.abs_ref("dL/ds2")
+    out: Array = rss(T(m.resolve("o1")), ds2, m.n) + rss(T(o1), m.resolve("dL/ds2"), m.n)
+    out += m.acc(m.n) * (T(o1) @ ds2)
+    return out
+
+
+def bound_db2(m: Magnitudes) -> Array:
+    """dL/db2 = Σ_n dL/ds2: N terms."""
+    ds2 = m.abs_ref("dL/ds2")
+    out: Array = rss_rows(m.resolve("dL/ds2"), m.n) + m.acc(m.n[:, 0]) * ds2.sum(axis=1)
+    return out
+
+
+def bound_dx(m: Magnitudes) -> Array:
+    """dL/dx = dL/ds1·w1ᵀ: H terms."""
+    ds1 = m.abs_ref("dL/ds1")
+    out: Array = rss(m.resolve("dL/ds1"), T(m.w1), m.h) + m.acc(m.h) * (ds1 @ T(m.w1))
+    return out
+
+
+def bound_dw1(m: Magnitudes) -> Array:
+    """dL/dw1 = xᵀ·dL/ds1: N terms (x is exact)."""
+    ds1 = m.abs_ref("dL/ds1")
+    out: Array = rss(T(m.x), m.resolve("dL/ds1"), m.n) + m.acc(m.n) * (T(m.x) @ ds1)
+    return out
+
+
+def bound_db1(m: Magnitudes) -> Array:
+    """dL/db1 = Σ_n dL/ds1: N terms."""
+    ds1 = m.abs_ref("dL/ds1")
+    out: Array = rss_rows(m.resolve("dL/ds1"), m.n) + m.acc(m.n[:, 0]) * ds1.sum(axis=1)
+    return out
+
+
+def bound_jacobian(m: Magnitudes) -> Array:
+    """dp/ds2 = diag(p) − p pᵀ, from p and its bound (see ``jacobian_bound``)."""
+    return jacobian_bound(m.ref["p"], m.resolve("p"), m.eps)
+
+
+def jacobian_bound(p: Array, e_p: Array, eps: float, factor: float = 1.0) -> Array:
+    """factor × (e_p ⊗ p + p ⊗ e_p + ε p ⊗ p, plus e_p + ε p on the diagonal), for any
+    leading axes: ε p ⊗ p is folded into the two outer products, and ``factor`` (ρ, for
+    the engine's chunks) is applied to the vectors, not to the C×C result."""
+    half = factor * (e_p + 0.5 * eps * p)
+    out: Array = half[..., :, None] * p[..., None, :]
+    out += p[..., :, None] * half[..., None, :]
+    diagonal = np.einsum("...cc->...c", out)
+    diagonal += factor * (e_p + eps * p)
+    return out
+
+
+# --- flush-to-zero floors, per case ----------------------------------------------------------
+
+
+def floor_one(m: Magnitudes) -> Array:
+    """One flushed element: every quantity may lose one smallest-normal number."""
+    return np.ones(m.n.shape[0])
+
+
+def _do1(m: Magnitudes) -> Array:
+    """Σ_c |w2[h, c]|·(flushed dL/ds2), at its largest h."""
+    out: Array = 1 + m.w2.sum(axis=2).max(axis=1, initial=0.0)
+    return out
+
+
+def floor_do1(m: Magnitudes) -> Array:
+    """dL/do1 and dL/ds1: C flushed terms of dL/ds2 through w2."""
+    return _do1(m)
+
+
+def floor_db2(m: Magnitudes) -> Array:
+    """dL/db2: a sum of N flushed terms."""
+    out: Array = 1 + m.n[:, 0, 0]
+    return out
+
+
+def floor_dw2(m: Magnitudes) -> Array:
+    """dL/dw2: N flushed terms, each weighted by an element of o1."""
+    out: Array = 1 + m.n[:, 0, 0] * m.abs_ref("o1").max(axis=(1, 2), initial=0.0)
+    return out
+
+
+def floor_db1(m: Magnitudes) -> Array:
+    """dL/db1: N terms of dL/ds1's floor."""
+    out: Array = 1 + m.n[:, 0, 0] * _do1(m)
+    return out
+
+
+def floor_dx(m: Magnitudes) -> Array:
+    """dL/dx: dL/ds1's floor through w1."""
+    out: Array = 1 + _do1(m) * m.w1.sum(axis=2).max(axis=1, initial=0.0)
+    return out
+
+
+def floor_dw1(m: Magnitudes) -> Array:
+    """dL/dw1: N terms of dL/ds1's floor, each weighted by an element of x."""
+    out: Array = 1 + m.n[:, 0, 0] * _do1(m) * m.x.max(axis=(1, 2), initial=0.0)
+    return out
+
+

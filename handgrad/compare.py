@@ -1,0 +1,178 @@
+"""Comparison: each candidate quantity against each reference, and against itself.
+
+One rule everywhere: an element's ratio is |got − want| / tolerance, computed in float64;
+an exact match is 0 (even where the tolerance is 0), a NaN is ∞, and a quantity passes when
+its worst ratio is at most 1. :func:`worst_ratios` applies it to a padded batch at once and
+ignores the padding; :func:`compare` applies it to one case's arrays and records the
+details a failure message needs. Both give the same worst ratio.
+
+The invariants need no reference: dL/ds1 is exactly 0 wherever s1 ≤ 0; the bias gradients
+are the column sums of dL/ds1 and dL/ds2; rows of dL/ds2 sum to 0 for targets that sum to
+1; the softmax Jacobian is symmetric with rows summing to 0. The last four hold exactly in
+real arithmetic, so their tolerance is ρ times the rounding of the one sum involved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handgrad.batch import Batch
+from handgrad.bounds import SAFETY
+from handgrad.cases import CaseSpec
+
+Arrays = dict[str, NDArray[Any]]
+
+
+@dataclass
+class Comparison:
+    """One quantity of one case against one reference (or an invariant)."""
+
+    quantity: str
+    reference: str
+    spec: CaseSpec
+    ratio: float  # worst |got − want| / tolerance; inf for a shape, dtype or NaN mismatch
+    mismatches: int = 0
+    size: int = 0
+    index: tuple[int, ...] = ()
+    got: float = math.nan
+    want: float = math.nan
+    error: float = math.nan
+    tol: float = math.nan
+    problem: str = ""  # a contract breach (shape, dtype) found before values were compared
+    cause: str = ""  # the likely cause, when the error has a recognisable pattern
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= 1.0
+
+
+def ratios(got: NDArray[Any], want: NDArray[Any], tol: NDArray[Any]) -> tuple[Any, Any]:
+    """(|got − want|, |got − want| / tol) elementwise, in float64, with 0/0 = 0 and NaN → ∞."""
+    err = np.asarray(np.abs(np.asarray(got, dtype=np.float64) - want))
+    ratio = _divide(err.copy(), tol)
+    ratio[np.isnan(ratio)] = math.inf
+    return err, ratio
+
+
+def _divide(err: NDArray[np.float64], tol: NDArray[Any]) -> NDArray[np.float64]:
+    """err / tol in place, leaving exact matches (err = 0) at 0 even where tol = 0."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        np.divide(err, tol, out=err, where=err != 0)
+    return err
+
+
+def contract_problem(got: NDArray[Any], shape: tuple[int, ...], dtype: np.dtype[Any]) -> str:
+    """"" if ``got`` has the shape and dtype the contract demands, else what is wrong."""
+    if got.shape != shape:
+        return f"shape {got.shape}, expected {shape}"
+    if got.dtype != dtype:
+        return f"dtype {got.dtype}, expected {dtype}"
+    return ""
+
+
+def compare(quantity: str, reference: str, spec: CaseSpec, got: NDArray[Any],
+            want: NDArray[Any], tol: NDArray[Any]) -> Comparison:  # fmt: skip
+    """One case's ``got`` against ``want``, with the worst element's details."""
+    problem = contract_problem(got, want.shape, want.dtype)
+    if problem:
+        return Comparison(quantity, reference, spec, ratio=math.inf, problem=problem)
+    err, ratio = ratios(got, want, tol)
+    if not ratio.size:
+        return Comparison(quantity, reference, spec, ratio=0.0)
+    flat = int(np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
+    return Comparison(
+        quantity, reference, spec, ratio=float(ratio.reshape(-1)[flat]),
+        mismatches=int((ratio > 1).sum()), size=int(ratio.size), index=index,
+        got=float(got[index]), want=float(want[index]), error=float(err[index]),
+        tol=float(tol[index]),
+    )  # fmt: skip
+
+
+def worst_ratios(got: NDArray[Any], want: NDArray[Any], tol: NDArray[Any]) -> NDArray[np.float64]:
+    """Each case's worst ratio in a padded batch, the same rule as ``ratios`` in fewer
+    passes: the tolerance is ∞ in the padding (:mod:`handgrad.tolerance`), and every
+    padded value is finite, so padding gives 0 and cannot hide a case's worst element."""
+    err = np.subtract(got, want, dtype=np.float64)
+    np.abs(err, out=err)
+    ratio = _divide(err, tol)
+    out: NDArray[np.float64] = ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0)
+    out[np.isnan(out)] = math.inf  # max propagates NaN: a NaN anywhere in the case
+    return out
+
+
+# --- invariants ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A property of the candidate's own values: ``value`` must be 0 within ``tol``."""
+
+    quantity: str
+    axes: str
+    rule: str
+    uses: tuple[str, ...]
+    """The candidate's quantities it reads: a case that broke the contract in one skips it."""
+    check: Callable[[Batch, Arrays], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]]
+    """(value, tolerance, which cases it applies to) for a padded batch of candidate values."""
+
+
+def _eps_tiny(batch: Batch) -> tuple[float, float]:
+    info = np.finfo(batch.dtype)
+    return float(info.eps), float(info.tiny)
+
+
+def _sum_rounding(batch: Batch, axis: str) -> NDArray[Any]:
+    """(ε·√k + ε) per case, for a sum of k = the case's size along ``axis``."""
+    eps, _ = _eps_tiny(batch)
+    out: NDArray[Any] = eps * np.sqrt(batch.size(axis).astype(np.float64)) + eps
+    return out
+
+
+def _all(batch: Batch) -> NDArray[np.bool_]:
+    return np.ones(len(batch), dtype=bool)
+
+
+def _masked_at_kink(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+    value = np.where(g["s1"] <= 0, g["dL/ds1"], 0.0)
+    return value, np.zeros_like(value), _all(batch)
+
+
+def _column_sums(bias: str, ds: str) -> Callable[[Batch, Arrays], tuple[Any, Any, Any]]:
+    def check(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+        _, tiny = _eps_tiny(batch)
+        value = g[bias] - g[ds].sum(axis=1)
+        bound = _sum_rounding(batch, "N")[:, None] * np.abs(g[ds]).sum(axis=1) + tiny
+        return value, SAFETY * bound, _all(batch)
+
+    return check
+
+
+def _rows_sum_to_zero(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+    _, tiny = _eps_tiny(batch)
+    y = batch.inputs(0.0)["y"].astype(np.float64)
+    normalised = np.array([c.spec.target in ("labels", "onehot", "soft") for c in batch.cases])
+    scale = np.where(batch.mean, 1.0 / batch.size("N"), 1.0)[:, None]
+    sums = np.abs(g["dL/ds2"]).sum(axis=2) + scale * np.abs(y).sum(axis=2)
+    bound = _sum_rounding(batch, "C")[:, None] * sums + tiny
+    return g["dL/ds2"].sum(axis=2), SAFETY * bound, normalised
+
+
+INVARIANTS = (
+    Invariant("dL/ds1", "NH", "dL/ds1 must be exactly 0 wherever s1 ≤ 0", ("s1", "dL/ds1"),
+              _masked_at_kink),
+    Invariant("dL/db1", "H", "dL/db1 must equal the column sums of the candidate's own dL/ds1",
+              ("dL/db1", "dL/ds1"), _column_sums("dL/db1", "dL/ds1")),
+    Invariant("dL/db2", "C", "dL/db2 must equal the column sums of the candidate's own dL/ds2",
+              ("dL/db2", "dL/ds2"), _column_sums("dL/db2", "dL/ds2")),
+    Invariant("dL/ds2", "N", "rows of dL/ds2 must sum to 0 when every target row sums to 1",
+              ("dL/ds2",), _rows_sum_to_zero),
+)  # fmt: skip
+"""The softmax Jacobian's invariants (symmetric, rows summing to 0) run with its rows, in
+:mod:`handgrad.jacobian`."""

@@ -1,0 +1,219 @@
+"""The gate's pipeline: a padded batch through both references, the tolerances, the
+comparisons and the invariants at once; only failing cases are unpacked one by one.
+
+Per batch of one bucket and dtype:
+  1. torch and JAX give every quantity of every case (:mod:`handgrad.oracles`);
+  2. the tolerances come from one reference's values (:mod:`handgrad.tolerance`);
+  3. the candidate runs case by case (its API is per case), and its arrays are padded
+     into the batch; a wrong shape or dtype is a failure of that quantity;
+  4. every quantity's worst ratio per case, against both references and the invariants,
+     comes from one vectorised pass each (:mod:`handgrad.compare`);
+  5. a case with a ratio above 1 is unpacked: its slices are compared again for the
+     details of the worst element, and diagnosed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handgrad import jacobian, oracles
+from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
+from handgrad.candidate import CandidateError, run_candidate
+from handgrad.cases import Case, CaseSpec
+from handgrad.compare import (
+    INVARIANTS,
+    Comparison,
+    compare,
+    contract_problem,
+    worst_ratios,
+)
+from handgrad.diagnosis import diagnose
+from handgrad.quantities import CASE_WISE, QUANTITIES
+from handgrad.tolerance import tolerances
+
+Arrays = dict[str, NDArray[Any]]
+INVARIANT = "invariant"
+
+
+@dataclass
+class CaseResult:
+    """What the gate found for one case.
+
+    ``ratios`` has every (quantity, reference) worst ratio, for the report; ``failures``
+    the details of those above 1. ``refs``, ``tol`` and ``got`` are kept (unpadded) only
+    for a failing case, for its messages.
+    """
+
+    spec: CaseSpec
+    candidate: str
+    ratios: dict[tuple[str, str], float] = field(default_factory=dict)
+    failures: list[Comparison] = field(default_factory=list)
+    error: str = ""
+    refs: dict[str, Arrays] = field(default_factory=dict)
+    tol: Arrays = field(default_factory=dict)
+    got: Arrays = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not self.error
+
+
+def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
+        list[Arrays | None], list[str], dict[tuple[int, str], str]]:  # fmt: skip
+    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)).
+
+    A quantity the candidate never returned (it raised first) is a problem called
+    ``MISSING``: it is neither compared nor counted."""
+    outputs: list[Arrays | None] = []
+    errors: list[str] = []
+    problems: dict[tuple[int, str], str] = {}
+    for i, case in enumerate(batch.cases):
+        error = ""
+        try:
+            got = run_candidate(candidate, case)
+        except CandidateError as exc:
+            got, error = exc.partial, str(exc)
+        shapes = case.spec.shapes()
+        for q in QUANTITIES:
+            problem = contract_problem(got[q], shapes[q], batch.dtype) if q in got else MISSING
+            if problem:
+                problems[(i, q)] = problem
+        outputs.append(got)
+        errors.append(error)
+    return outputs, errors, problems
+
+
+MISSING = "missing"
+
+
+def _pad_candidate(batch: Batch, outputs: list[Arrays | None],
+                   problems: dict[tuple[int, str], str]) -> Arrays:  # fmt: skip
+    """The candidate's case-wise values, padded; broken ones left as zeros."""
+    padded: Arrays = {}
+    for q in CASE_WISE:
+        out = np.zeros(batch.padded_shape(QUANTITIES[q].axes), dtype=batch.dtype)
+        for i, got in enumerate(outputs):
+            if got is not None and (i, q) not in problems:
+                out[(i, *(slice(0, n) for n in got[q].shape))] = got[q]
+        padded[q] = out
+    return padded
+
+
+def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
+    """Every case of ``batch`` against both references; see the module docstring."""
+    refs = {name: run(batch) for name, run in oracles.BATCHED.items()}
+    tol, m = tolerances(batch, next(iter(refs.values())))
+    outputs, errors, problems = _candidate_values(candidate, batch)
+    got = _pad_candidate(batch, outputs, problems)
+    B = len(batch)
+    ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
+    for q in CASE_WISE:
+        for name, ref in refs.items():
+            ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
+    invariant_arrays = []
+    for inv in INVARIANTS:
+        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses})
+        bound[~batch.mask_of(inv.axes)] = np.inf
+        worst = worst_ratios(value, np.zeros_like(value), bound)
+        skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])
+        worst[~applies | skipped] = 0.0
+        key = (inv.quantity, INVARIANT)
+        ratios[key] = np.maximum(ratios[key], worst) if key in ratios else worst
+        invariant_arrays.append((inv, value, bound, worst))
+    for i, q in problems:
+        if q in CASE_WISE:
+            for name in refs:
+                ratios[(q, name)][i] = math.inf
+    broken = np.array([any((i, k) in problems for k in ROW_USES) for i in range(B)])
+    s2 = {name: ref["s2"] for name, ref in refs.items()}
+    jac_ratios, jac_found = jacobian.stage(batch, s2, m.ref["p"], m.resolve("p"), outputs, broken)
+    ratios |= jac_ratios
+
+    results = []
+    for i, case in enumerate(batch.cases):
+        result = CaseResult(case.spec, candidate.__name__, error=errors[i])
+        out = outputs[i]
+        missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
+        result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
+        if any(r > 1 for r in result.ratios.values()):
+            _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i))
+        results.append(result)
+    return results
+
+
+ROW_USES = ("dp/ds2", "p")
+"""The candidate's quantities the Jacobian stage reads."""
+
+
+def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
+            got: Arrays, invariant_arrays: list[Any],
+            jac: jacobian.Found | None) -> None:  # fmt: skip
+    """Details, diagnosis and the unpadded arrays of a failing case."""
+    case = batch.cases[i]
+    result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
+                   for name, ref in refs.items()}  # fmt: skip
+    result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
+    result.got = got
+    if jac is not None:
+        assert jac.tol is not None
+        result.tol[jacobian.Q] = jac.tol
+        for name, value in jac.refs.items():
+            result.refs[name][jacobian.Q] = value
+    for q in CASE_WISE:
+        for name, ref in result.refs.items():
+            if result.ratios.get((q, name), 0.0) <= 1:
+                continue
+            c = compare(q, name, case.spec, got[q], ref[q], result.tol[q])
+            result.failures.append(c)
+    for inv, value, bound, worst in invariant_arrays:
+        if worst[i] > 1:
+            v = batch.unpad(value, i, inv.axes)
+            c = compare(inv.quantity, INVARIANT, case.spec, v, np.zeros_like(v),
+                        batch.unpad(bound, i, inv.axes))  # fmt: skip
+            c.cause = inv.rule
+            result.failures.append(c)
+    if jac is not None:
+        result.failures += jac.failures
+    elif result.ratios.get((jacobian.Q, "torch"), 0.0) > 1:  # its Jacobian broke the contract
+        result.tol[jacobian.Q] = np.zeros(0)
+        result.failures.append(compare(jacobian.Q, "contract", case.spec, got[jacobian.Q],
+                                       np.zeros(case.spec.shapes()[jacobian.Q], batch.dtype),
+                                       np.zeros(0)))  # fmt: skip
+    for c in result.failures:
+        if c.reference != INVARIANT and not c.cause and c.quantity in got:
+            ref = result.refs.get(c.reference, result.refs["torch"])
+            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol.get(c.quantity))
+
+
+def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
+    """Verify ``specs`` in padded batches; yields results in batch order, not spec order."""
+    for _, batch in batches(specs):
+        yield from verify_batch(candidate, batch)
+
+
+def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResult]:
+    """Verify already-drawn cases, batched by dtype and bucket, in the order given."""
+    by_key: dict[Any, list[int]] = {}
+    for i, case in enumerate(cases):
+        by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
+    results: list[CaseResult | None] = [None] * len(cases)
+    for (dims, _), idx in by_key.items():
+        size = batch_size(dims)
+        for start in range(0, len(idx), size):
+            chunk = idx[start : start + size]
+            batch = batch_of([cases[i] for i in chunk], dims)
+            for i, result in zip(chunk, verify_batch(candidate, batch), strict=True):
+                results[i] = result
+    return [r for r in results if r is not None]
+
+
+def verify_case(candidate: ModuleType, case: Case) -> CaseResult:
+    """One case (the single-case command, Hypothesis, the catalog)."""
+    return verify_cases(candidate, [case])[0]

@@ -1,0 +1,125 @@
+"""Failure messages, and the one ranking of failures that every caller shows first.
+
+A message names what a student needs: which quantity, against which reference, in which
+dtype, shape and seed; how many elements fail and the worst one with both values, the
+error and its tolerance; whether the other reference agrees; on small cases what finite
+differences say; the likely cause; and the command that reruns exactly that case.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+
+from handgrad.cases import CaseSpec, make_case
+from handgrad.compare import Comparison
+from handgrad.engine import INVARIANT, CaseResult
+from handgrad.finite_differences import FiniteDifferences, finite_differences
+from handgrad.quantities import ORDER, QUANTITIES
+
+FD_MAX_ELEMENTS = 4096
+"""Finite differences cost two forward passes per element: only for small cases."""
+SHOWN = 3
+"""How many failures a summary shows in full."""
+
+
+def rank(results: Iterable[CaseResult]) -> list[tuple[CaseResult, Comparison | None]]:
+    """Every failure, in the order to show them: the smallest case first (the easiest to
+    reason about), and within a case the contract errors, then the quantity furthest
+    upstream in the derivation (a wrong p makes everything after it wrong), then the
+    references before the invariants. ``None`` stands for a candidate that raised."""
+    order = {"torch": 0, "jax": 1, INVARIANT: 2}
+    failed = sorted((r for r in results if not r.passed), key=lambda r: (r.spec.size, str(r.spec)))
+    out: list[tuple[CaseResult, Comparison | None]] = []
+    for r in failed:
+        if r.error:
+            out.append((r, None))
+        out += [(r, c) for c in sorted(r.failures, key=lambda c: (
+            ORDER[c.quantity], order.get(c.reference, 3), -c.ratio))]  # fmt: skip
+    return out
+
+
+def reproduce_command(candidate: str, spec: CaseSpec) -> str:
+    return f"python -m handgrad check --candidate {candidate} --case '{spec}'"
+
+
+@functools.lru_cache(maxsize=8)
+def _finite_differences(spec: CaseSpec) -> FiniteDifferences:
+    return finite_differences(make_case(spec))
+
+
+def fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
+    """A third opinion at one element, when the case is small enough to difference."""
+    sizes = spec.N * spec.D + spec.D * spec.H + spec.H * spec.C + spec.N * (spec.H + spec.C)
+    if not QUANTITIES[quantity].finite_differences or sizes > FD_MAX_ELEMENTS:
+        return None
+    fd = _finite_differences(spec)
+    grad = fd.grads[quantity]
+    if len(index) != grad.ndim:
+        return None
+    if quantity in fd.skipped and fd.skipped[quantity][index]:
+        return "finite differences cannot judge this element: both steps cross a ReLU kink"
+    side = quantity in fd.one_sided and bool(fd.one_sided[quantity][index])
+    how = " (one-sided: a central step would cross a ReLU kink)" if side else ""
+    return f"finite differences (float64, no framework) give {float(grad[index]):.9g}{how}"
+
+
+def describe(c: Comparison | None, result: CaseResult) -> str:
+    """The full message for one failure of ``result`` (``None``: the candidate raised)."""
+    s = result.spec
+    where = (f"{s.dtype}, (N, D, H, C) = ({s.N}, {s.D}, {s.H}, {s.C}), target={s.target}, "
+             f"reduction={s.reduction}, kind={s.kind}, seed={s.seed}")  # fmt: skip
+    if c is None:
+        return "\n".join([f"contract broken: {result.error}", f"  case: {where}",
+                          f"  reproduce: {reproduce_command(result.candidate, s)}"])  # fmt: skip
+    lines = [f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {where}"]
+    if c.problem:
+        lines.append(f"  {c.quantity} has {c.problem}")
+    else:
+        idx = "[" + ", ".join(map(str, c.index)) + "]"
+        lines.append(
+            f"  {c.mismatches} of {c.size} elements exceed their tolerance; worst at {idx}: "
+            f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}, "
+            f"|error| = {c.error:.3g}, tolerance = {c.tol:.3g} (error/tolerance = {c.ratio:.3g})"
+        )
+        others = [n for n in result.refs if n != c.reference] if c.reference in result.refs else []
+        for other in others:
+            v = float(result.refs[other][c.quantity][c.index])
+            agree = abs(v - c.want) <= c.tol
+            lines.append(
+                f"  {other} gives {v:.9g} at {idx}: {c.reference} and {other} "
+                + (f"agree to {abs(v - c.want):.2g}; {result.candidate} is the odd one out"
+                   if agree else "disagree too: suspect the references or the tolerance")
+            )  # fmt: skip
+        fd = fd_opinion(s, c.quantity, c.index) if others else None
+        if fd is not None:
+            lines.append(f"  {fd} at {idx}")
+    if c.cause:
+        lines.append(f"  likely cause: {c.cause}")
+    lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
+    return "\n".join(lines)
+
+
+def summary(results: Sequence[CaseResult], shown: int = SHOWN) -> str:
+    """"" if every case passed; else a headline and the first ``shown`` failures in full."""
+    ranked = rank(results)
+    if not ranked:
+        return ""
+    cases = len({str(r.spec) for r, _ in ranked})
+    quantities = sorted({c.quantity for _, c in ranked if c is not None}, key=ORDER.__getitem__)
+    head = f"{cases} of {len(results)} case(s) failed"
+    if quantities:
+        head += f", in {', '.join(quantities)}"
+    # One message per case and quantity: the line about the other reference says whether
+    # it agrees, so repeating the quantity against it adds nothing.
+    seen: set[tuple[str, str]] = set()
+    distinct = []
+    for r, c in ranked:
+        key = (str(r.spec), c.quantity if c else "")
+        if key not in seen:
+            seen.add(key)
+            distinct.append((r, c))
+    more = len(distinct) - shown
+    body = "\n".join(describe(c, r) for r, c in distinct[:shown])
+    tail = f"\n... and {more} more failing quantity × case pair(s) not shown" if more > 0 else ""
+    return f"{head}; first, by the smallest case and the upstream-most quantity:\n{body}{tail}"

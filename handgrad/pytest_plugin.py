@@ -1,0 +1,131 @@
+"""The gate's pytest plugin: its options, its fixtures, and the report it writes.
+
+Registered through the ``pytest11`` entry point, so any test suite with handgrad installed
+gets ``--candidate``, ``--seed``, ``--cases``, ``--slow`` and ``--report-dir``, the
+``candidate`` and ``handgrad_options`` fixtures, and the ``handgrad_record`` fixture that
+adds a test's results to the run's report. Tallies travel from pytest-xdist workers to the
+controller as user properties, and only the controller writes the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from handgrad import oracles, report
+from handgrad.candidate import load_candidate
+from handgrad.engine import CaseResult
+
+PROPERTY = "handgrad"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("handgrad", "handgrad verification gate")
+    group.addoption("--candidate", default="manual",
+                    help="importable module exposing manual's API (default: manual)")
+    group.addoption("--seed", type=int, default=0,
+                    help="seed of every random draw; a failure prints the case's own seed")
+    group.addoption("--cases", type=int, default=2000,
+                    help="number of random shape cases in the bulk run (default: 2000)")
+    group.addoption("--slow", action="store_true", default=False,
+                    help="also run the slow statistical tests (nox -s verify passes this)")
+    group.addoption("--report-dir", default=None,
+                    help="write verify.md and verify.json here")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    candidate: str
+    seed: int
+    cases: int
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long statistical runs (--slow runs them)")
+    config.pluginmanager.register(VerifyReport(config), "handgrad-report")
+    oracles.configure()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run by `nox -s verify`, or pass --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def handgrad_options(pytestconfig: pytest.Config) -> Options:
+    cases = int(pytestconfig.getoption("cases"))
+    if cases < 1:
+        raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
+    return Options(str(pytestconfig.getoption("candidate")),
+                   int(pytestconfig.getoption("seed")), cases)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def candidate(handgrad_options: Options) -> ModuleType:
+    try:
+        return load_candidate(handgrad_options.candidate)
+    except (ImportError, TypeError) as exc:
+        raise pytest.UsageError(f"--candidate {handgrad_options.candidate}: {exc}") from exc
+
+
+@pytest.fixture
+def handgrad_record(request: pytest.FixtureRequest) -> Iterable[Callable[[Iterable[CaseResult]], None]]:
+    """Call it with results to count them in the report; written when the test ends, even
+    if it fails."""
+    tally = report.Tally()
+    yield tally.add_all
+    # Not record_property: that also writes JUnit properties, which xunit2 forbids.
+    request.node.user_properties.append((PROPERTY, json.dumps(tally.as_data())))
+
+
+class VerifyReport:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tally = report.Tally()
+        self.failures: list[dict[str, str]] = []
+        self.started = time.time()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.tally.merge(json.loads(str(value)))
+        # Taken out before the JUnit writer sees them, but only where the report ends: an
+        # xdist worker must still send them to the controller.
+        if not hasattr(self.config, "workerinput"):
+            report.user_properties = [p for p in report.user_properties if p[0] != PROPERTY]
+        if report.failed and report.when == "call":
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = str(getattr(crash, "message", report.longreprtext))
+            self.failures.append({"test": report.nodeid, "message": message})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        if not self.tally.rows:
+            return
+        tr = terminalreporter
+        tr.section("handgrad: worst error/tolerance per quantity × reference × dtype")
+        tr.write_line(f"{'quantity':8} {'reference':9} {'dtype':8} {'cases':>7} "
+                      f"{'failed':>6} {'worst ratio':>11}  status")  # fmt: skip
+        for r in self.tally.as_dicts():
+            tr.write_line(f"{r['quantity']:8} {r['reference']:9} {r['dtype']:8} {r['cases']:7d} "
+                          f"{r['failed']:6d} {r['worst_ratio']:11.3g}  {r['status']}")  # fmt: skip
+        directory = self.config.getoption("report_dir")
+        if directory and not hasattr(self.config, "workerinput"):
+            opt = self.config.getoption
+            s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
+                               int(opt("cases")), int(exitstatus) == 0,
+                               time.time() - self.started, self.failures)  # fmt: skip
+            paths = report.write(Path(directory), s)
+            tr.write_line(f"report written to {' and '.join(map(str, paths))}")

@@ -1,0 +1,104 @@
+"""The registry: every compared quantity, declared once.
+
+A :class:`Quantity` says what the engine needs to know about one output of the network:
+its shape (as the derivation's axis letters), whether ``reduction="mean"`` divides it by
+N, whether finite differences can give a third opinion on it, and the two halves of its
+tolerance, the rounding-error bound and the flush-to-zero floor (formulas in
+:mod:`handgrad.bounds`). Padding and unpadding follow from the axes: a padded batch holds
+each case in the top-left corner of every axis.
+
+Adding a quantity means adding a line here, its formula in ``manual/`` and its autograd
+value in ``references/``; nothing else is keyed by its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
+
+from handgrad import bounds as b
+
+Dims = Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One compared output of the network."""
+
+    name: str
+    axes: tuple[str, ...]
+    """Its shape as axis letters, e.g. ("D", "H") for dL/dw1; () for the scalar loss."""
+    mean_scaled: bool
+    """Whether reduction="mean" divides it by N (the loss and every dL/d·)."""
+    finite_differences: bool
+    """Whether :mod:`handgrad.finite_differences` computes it (the derivatives do)."""
+    bound: Callable[[b.Magnitudes], NDArray[Any]]
+    """The first-order rounding-error bound per element, before the safety factor."""
+    floor: Callable[[b.Magnitudes], NDArray[Any]]
+    """How many smallest-normal numbers flush-to-zero may take from it, per case."""
+    rows: bool = False
+    """Row by row: a function of one row of s2 (the softmax Jacobian, N·C² elements). The
+    engine stacks the rows of a batch's cases instead of padding N, and its oracle is
+    ``softmax_jacobian(s2)`` (:mod:`handgrad.jacobian`)."""
+
+    def shape(self, dims: Dims) -> tuple[int, ...]:
+        return tuple(dims[a] for a in self.axes)
+
+
+def _q(name: str, axes: str, bound: Callable[[b.Magnitudes], NDArray[Any]],
+       floor: Callable[[b.Magnitudes], NDArray[Any]] = b.floor_one,
+       rows: bool = False) -> Quantity:  # fmt: skip
+    of_loss = name == "loss" or name.startswith("dL/")
+    return Quantity(name, tuple(axes), of_loss, name.startswith("d"), bound, floor, rows)
+
+
+QUANTITIES: dict[str, Quantity] = {
+    q.name: q
+    for q in (
+        _q("loss", "", b.bound_loss),
+        _q("s1", "NH", b.bound_s1),
+        _q("o1", "NH", b.bound_o1),
+        _q("s2", "NC", b.bound_s2),
+        _q("p", "NC", b.bound_p),
+        _q("dL/ds2", "NC", b.bound_ds2),
+        _q("dL/do1", "NH", b.bound_do1, b.floor_do1),
+        _q("dL/dw2", "HC", b.bound_dw2, b.floor_dw2),
+        _q("dL/db2", "C", b.bound_db2, b.floor_db2),
+        _q("dL/ds1", "NH", b.bound_ds1, b.floor_do1),
+        _q("dL/dx", "ND", b.bound_dx, b.floor_dx),
+        _q("dL/dw1", "DH", b.bound_dw1, b.floor_dw1),
+        _q("dL/db1", "H", b.bound_db1, b.floor_db1),
+        _q("dp/ds2", "NCC", b.bound_jacobian, rows=True),
+    )
+}
+"""In the order of the derivation: the forward pass, then the backward pass from the loss
+down, then the softmax Jacobian. Reports and failure rankings follow this order."""
+
+NAMES: tuple[str, ...] = tuple(QUANTITIES)
+CASE_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows)
+"""The quantities of ``reference(...)``; the rest come from ``softmax_jacobian(s2)``."""
+ROW_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if q.rows)
+ORDER: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
+
+
+def get(name: str) -> Quantity:
+    """The quantity called ``name``; an unknown name is an error, never a default."""
+    try:
+        return QUANTITIES[name]
+    except KeyError:
+        raise KeyError(f"unknown quantity {name!r}; known: {', '.join(NAMES)}") from None
+
+
+def check_keys(where: str, keys: Any, names: tuple[str, ...] = CASE_WISE) -> None:
+    """Raise unless ``keys`` are exactly the registered ``names`` (a reference's output)."""
+    got = set(keys)
+    if got != set(names):
+        missing, extra = sorted(set(names) - got), sorted(got - set(names))
+        raise KeyError(f"{where}: missing {missing}, unregistered {extra}")
+
+
+INPUT_AXES: dict[str, str] = {"x": "ND", "y": "NC", "w1": "DH", "b1": "H", "w2": "HC", "b2": "C"}
+"""The inputs' axes; y is the N×C target matrix (labels enter the batch as one-hot rows)."""

@@ -1,0 +1,142 @@
+"""The tally of a run and its report: one row per quantity × reference × dtype.
+
+Each row has the number of cases, how many failed, the worst error/tolerance ratio (≤ 1
+passes; how close the run came to failing) and the case that gave it. Rows merge across
+tests and across pytest-xdist workers (:meth:`Tally.merge`), and the report is written as
+Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from handgrad.engine import CaseResult
+from handgrad.quantities import ORDER
+
+
+@dataclass
+class Row:
+    quantity: str
+    reference: str
+    dtype: str
+    cases: int = 0
+    failed: int = 0
+    worst_ratio: float = 0.0
+    worst_case: str = ""
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.failed == 0 else "FAIL"
+
+    def update(self, cases: int, failed: int, ratio: float, case: str) -> None:
+        self.cases += cases
+        self.failed += failed
+        if ratio > self.worst_ratio or not self.worst_case:
+            self.worst_ratio, self.worst_case = max(ratio, self.worst_ratio), case
+
+
+class Tally:
+    """Accumulates rows across cases; a candidate that raised counts in ``errors``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], Row] = {}
+        self.errors = 0
+
+    def add(self, result: CaseResult) -> None:
+        if result.error:
+            self.errors += 1
+        spec = str(result.spec)
+        for (q, ref), ratio in result.ratios.items():
+            key = (q, ref, result.spec.dtype)
+            row = self.rows.get(key)
+            if row is None:
+                row = self.rows[key] = Row(*key)
+            row.update(1, ratio > 1, ratio, spec)
+
+    def add_all(self, results: Iterable[CaseResult]) -> None:
+        for r in results:
+            self.add(r)
+
+    def merge(self, data: dict[str, Any]) -> None:
+        self.errors += int(data["errors"])
+        for r in data["rows"]:
+            key = (r["quantity"], r["reference"], r["dtype"])
+            row = self.rows.setdefault(key, Row(*key))
+            row.update(r["cases"], r["failed"], r["worst_ratio"], r["worst_case"])
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        rows = sorted(self.rows.values(), key=lambda r: (ORDER[r.quantity], r.reference, r.dtype))
+        return [asdict(r) | {"status": r.status} for r in rows]
+
+    def as_data(self) -> dict[str, Any]:
+        return {"errors": self.errors, "rows": self.as_dicts()}
+
+    @property
+    def passed(self) -> bool:
+        return self.errors == 0 and all(r.failed == 0 for r in self.rows.values())
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment() -> dict[str, str]:
+    return {"python": platform.python_version(), "numpy": _version("numpy"),
+            "torch": _version("torch"), "jax": _version("jax"),
+            "machine": platform.machine()}  # fmt: skip
+
+
+def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
+            seconds: float, failures: list[dict[str, str]]) -> dict[str, Any]:  # fmt: skip
+    """The report as one JSON-able dict."""
+    return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
+            "passed": passed and tally.passed, "seconds": round(seconds, 1),
+            "candidate_errors": tally.errors, "rows": tally.as_dicts(), "failures": failures,
+            "environment": environment()}  # fmt: skip
+
+
+def markdown(s: dict[str, Any]) -> str:
+    c = s["candidate"]
+    lines = [
+        "# handgrad verify report", "",
+        f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge cases; "
+        f"**{'PASS' if s['passed'] else 'FAIL'}**", "",
+        "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); rerun "
+        f"a worst case with `python -m handgrad check --candidate {c} --case '<worst case>'`",
+        "",
+        "| quantity | reference | dtype | cases | failed | worst ratio | status | worst case |",
+        "|---|---|---|---:|---:|---:|---|---|",
+    ]  # fmt: skip
+    for r in s["rows"]:
+        lines.append(
+            f"| {r['quantity']} | {r['reference']} | {r['dtype']} | {r['cases']} | "
+            f"{r['failed']} | {r['worst_ratio']:.3g} | {r['status']} | `{r['worst_case']}` |"
+        )
+    if s["candidate_errors"]:
+        lines += ["", f"{s['candidate_errors']} case(s) where the candidate raised or "
+                  "modified its inputs; see the failures below."]  # fmt: skip
+    if s["failures"]:
+        lines += ["", "## Failures", ""]
+        for f in s["failures"]:
+            lines += [f"### `{f['test']}`", "", "```", f["message"], "```", ""]
+    env = s["environment"]
+    lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write(directory: Path, s: dict[str, Any]) -> list[Path]:
+    """Write verify.json and verify.md into ``directory``; return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "verify.json", directory / "verify.md"]
+    paths[0].write_text(json.dumps(s, indent=2) + "\n")
+    paths[1].write_text(markdown(s))
+    return paths
