@@ -2,10 +2,12 @@
 # /// script
 # dependencies = ["nox>=2025.2.9"]
 # ///
-"""Sessions: ``nox`` runs the gate; ``nox -s lint tests`` is what CI runs; ``nox -l`` lists all.
+"""Sessions: ``nox`` runs the gate; ``nox -s lint tests verify`` is what CI runs; ``nox -l``
+lists all.
 
-Every session installs what it needs with pip, pinned by constraints.txt (this machine has a
-CPU wheel of exactly that torch on disk; any other version pulls a CUDA build).
+Every session installs the project (with its "oracles" extra, torch and JAX) and what else
+it needs with pip, pinned by constraints.txt (this machine has a CPU wheel of exactly that
+torch on disk; any other version pulls a CUDA build).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 def install(session: nox.Session, *groups: str) -> None:
+    """The project, editable (its pytest plugin and command line come with it), and the
+    dependency ``groups``."""
     deps = {d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)}
-    session.install(*sorted(deps), *CONSTRAINTS)
+    session.install("-e", f"{ROOT}[oracles]", *sorted(deps), *CONSTRAINTS)
 
 
 @nox.session(default=True)
@@ -53,12 +57,11 @@ def verify(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
-    """The whole test suite on every core: manual's contract, the harness, the catalog of
-    wrong candidates, finite differences, the gate on manual with its false-alarm run, and
+    """The test suite on every core, but for the gate itself (``verify`` runs that):
+    manual's contract, the engine, the catalog of wrong candidates, finite differences, and
     a smoke run of every benchmark (--benchmark-disable)."""
     install(session, "test", "bench")
-    # --slow: the 10,000-cases-per-dtype false-alarm run too, so CI skips nothing of the gate.
-    session.run("pytest", "--slow", "-n", "auto", *session.posargs)
+    session.run("pytest", "-n", "auto", "--ignore=tests/test_verify.py", *session.posargs)
     session.run("pytest", "benchmarks", "--benchmark-disable", "-q")
 
 

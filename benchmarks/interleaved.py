@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.implementations import BUILDERS, SETTLE_S, Timed
 from benchmarks.problems import CORES, DTYPES, SHAPES, make_problem
-from benchmarks.test_passes import BUILDERS, SETTLE_S, Timed
 
 IMPLEMENTATIONS = ("manual", "gemm_floor", "jax", "torch")
 

@@ -8,13 +8,14 @@ The network, with the derivation's names::
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from handgrad.cases import CaseSpec, make_case
 
 Shape = tuple[int, int, int, int]
 """(N, D, H, C)."""
@@ -69,7 +70,7 @@ class Problem:
     """Inputs of one (shape, dtype) and the float64 reference of every checked quantity.
 
     x: N×D, y: (N,) int64 labels, w1: D×H, b1: (H,), w2: H×C, b2: (C,), all but y of
-    ``dtype``. ``ref`` holds float64 arrays keyed like ``references.QUANTITIES``.
+    ``dtype``. ``ref`` holds float64 arrays keyed like ``handgrad.quantities.CASE_WISE``.
     """
 
     shape: Shape
@@ -88,49 +89,35 @@ class Problem:
 
 
 def make_problem(shape: Shape, dtype: str, seed: int = 0) -> Problem:
-    """Draw the inputs as at initialisation: x ~ N(0, 1), w1 ~ N(0, 1/D), w2 ~ N(0, 1/H).
+    """Draw the inputs with the gate's one generator (``handgrad.cases.make_case``): labels,
+    mean reduction, ordinary data, so x ~ N(0, 1), w1 ~ N(0, 1/D), w2 ~ N(0, 1/H).
 
     The reference is computed from the *cast* inputs promoted back to float64, so that it
     differs from a correct pass only by the pass's own rounding.
     """
-    N, D, H, C = shape
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    x = rng.standard_normal((N, D)).astype(dt)
-    w1 = (rng.standard_normal((D, H)) / math.sqrt(D)).astype(dt)
-    b1 = (0.1 * rng.standard_normal(H)).astype(dt)
-    w2 = (rng.standard_normal((H, C)) / math.sqrt(H)).astype(dt)
-    b2 = (0.1 * rng.standard_normal(C)).astype(dt)
-    y = rng.integers(0, C, N).astype(np.int64)
+    case = make_case(CaseSpec(*shape, dtype, "labels", "mean", "random", seed))
+    y = case.y.astype(np.int64)
     f64 = np.float64
-    ref = reference(x.astype(f64), w1.astype(f64), b1.astype(f64), w2.astype(f64),
-                    b2.astype(f64), y)  # fmt: skip
-    return Problem(shape, dt, x, y, w1, b1, w2, b2, ref)
+    ref = reference(case.x.astype(f64), case.w1.astype(f64), case.b1.astype(f64),
+                    case.w2.astype(f64), case.b2.astype(f64), y)  # fmt: skip
+    return Problem(shape, np.dtype(dtype), case.x, y, case.w1, case.b1, case.w2, case.b2, ref)
 
 
 def reference(
     x: NDArray[np.float64], w1: NDArray[np.float64], b1: NDArray[np.float64],
     w2: NDArray[np.float64], b2: NDArray[np.float64], y: NDArray[np.int64],
 ) -> dict[str, NDArray[np.float64]]:  # fmt: skip
-    """Loss, s1, s2, p and the gradients by float64 torch autograd (``torch_ref.network_loss``).
+    """Loss, intermediates and gradients by float64 torch autograd (``torch_ref.reference``).
 
-    Not ``torch_ref.reference``: it also builds dp/ds2, N×C×C, 16 GB at the largest shape.
+    The reference leaves out dp/ds2 (``torch_ref.softmax_jacobian``): N×C×C, 16 GB at the
+    largest shape, and no pass here computes it.
     """
     import torch
 
     from references import torch_ref
 
-    leaves = [torch.tensor(a, requires_grad=True) for a in (x, w1, b1, w2, b2)]
-    tx, tw1, tb1, tw2, tb2 = leaves
-    loss, inter = torch_ref.network_loss(tx, torch.from_numpy(y), tw1, tb1, tw2, tb2, "mean")
-    for name in ("s1", "s2"):
-        inter[name].retain_grad()
-    loss.backward()  # type: ignore[no-untyped-call]
-    out = {"loss": loss, "s1": inter["s1"], "s2": inter["s2"], "p": inter["p"]}
-    for name, t in (("s2", inter["s2"]), ("s1", inter["s1"]), ("x", tx), ("w1", tw1),
-                    ("b1", tb1), ("w2", tw2), ("b2", tb2)):  # fmt: skip
-        assert t.grad is not None
-        out[f"dL/d{name}"] = t.grad
+    tx, tw1, tb1, tw2, tb2 = (torch.from_numpy(a) for a in (x, w1, b1, w2, b2))
+    out = torch_ref.reference(tx, torch.from_numpy(y), tw1, tb1, tw2, tb2, "mean")
     return {k: v.detach().numpy() for k, v in out.items()}
 
 

@@ -49,12 +49,14 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Throughput:
-    """The verification engine's run: ``cases`` cases per round."""
+    """The verification engine's run: ``cases`` cases per round, and the peak RSS of a
+    verifying process (the largest worker's; None in JSON written before it was recorded)."""
 
     cases: int
     seconds: float
     rounds: int
     workers: int
+    peak_rss_mib: float | None = None
 
     @property
     def cases_per_second(self) -> float:
@@ -75,7 +77,8 @@ def load(
         info, stats = bench["extra_info"], bench["stats"]
         if info.get("pass") == "verify":
             throughput.append(Throughput(info["cases"], stats[stat], stats["rounds"],
-                                         info.get("workers", 1)))  # fmt: skip
+                                         info.get("workers", 1),
+                                         info.get("peak_rss_mib")))  # fmt: skip
         elif info.get("pass") in PASSES:
             measurements.append(Measurement(
                 info["implementation"], info["pass"], tuple(info["shape"]), info["dtype"],
@@ -177,10 +180,12 @@ def header_lines(header: dict[str, Any], stat: str = "median") -> list[str]:
 
 def throughput_line(t: Throughput, stat: str = "median") -> str:
     processes = "1 process" if t.workers == 1 else f"{t.workers} processes"
+    who = "the process" if t.workers == 1 else "the largest worker"
+    rss = "" if t.peak_rss_mib is None else f"; peak RSS of {who} {t.peak_rss_mib:.0f} MiB"
     return (
         f"**Verification throughput, {processes}:** {t.cases} random cases (N, D, H, C in "
         f"1..64, both dtypes) verified against torch and JAX in {format_time(t.seconds)} "
-        f"({stat} of {t.rounds} rounds): **{t.cases_per_second:.0f} cases/s**."
+        f"({stat} of {t.rounds} rounds): **{t.cases_per_second:.0f} cases/s**{rss}."
     )
 
 

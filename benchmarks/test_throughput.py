@@ -1,4 +1,5 @@
-"""End-to-end throughput of the verification engine: cases verified per second.
+"""End-to-end throughput of the verification engine: cases verified per second, and the peak
+memory of a process that verifies them.
 
 One case = make the inputs, run manual, run the torch and (batched) JAX references,
 derive the tolerances and compare all 14 quantities against both references: what the
@@ -7,81 +8,128 @@ gate's bulk run does per case (``tests/test_verify.py::test_random_cases``).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import resource
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from tests import harness
+from handgrad import oracles
+from handgrad.candidate import load_candidate
+from handgrad.cases import DTYPES, CaseSpec, random_specs
+from handgrad.engine import verify_many
+from handgrad.messages import summary
 
 CASES = 500
 SEED = 0
 ROUNDS = 3
+WORKERS = 2
+STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _warm_specs(specs: list[harness.CaseSpec], per_dtype: int = 3) -> list[harness.CaseSpec]:
-    """A few cases of each dtype: JAX compiles one batched program per dtype and bucket."""
-    return [s for d in harness.DTYPES for s in [s for s in specs if s.dtype == d][:per_dtype]]
+def _specs() -> list[CaseSpec]:
+    """``CASES`` random cases with N, D, H, C in 1..64 (no large dimension), both dtypes."""
+    return random_specs(SEED, CASES, big_share=0)
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB: Linux's VmHWM, else ``ru_maxrss``.
+
+    Not ``ru_maxrss`` on Linux: there a spawned worker's starts at the RSS its parent had
+    when it forked (the kernel carries the forked copy's peak across exec), so each worker
+    would report at least the pytest process's size (measured: a worker of a 335 MB parent
+    had ru_maxrss 336 MB, VmHWM 29 MB). VmHWM is the peak of the process's own memory.
+    """
+    if STATUS.exists():
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):  # "VmHWM:   335736 kB"
+                return int(line.split()[1])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
+
+
+def _reset_peak_rss() -> None:
+    """Restart VmHWM from the current RSS, so that the in-process peak is the engine's and
+    not that of a larger benchmark run before it in the session (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError):
+        CLEAR_REFS.write_text("5")  # 5: reset the peak RSS (proc(5), /proc/pid/clear_refs)
+
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
 
 
 def test_verify_throughput(benchmark: Any) -> None:
-    """``CASES`` random cases with N, D, H, C in 1..64 (no large dimension), both dtypes."""
-    candidate = harness.load_candidate("manual")
-    specs = harness.random_specs(SEED, CASES, big_share=0)
-    # Compilation of the JAX programs (~1.5 s per dtype) stays out of the timed rounds.
-    list(harness.verify_many(candidate, _warm_specs(specs)))
+    """All cases in this process, as one pytest-xdist worker of the gate runs them.
+
+    The peak RSS counts from the start of this test: what the session had already
+    allocated and still holds, plus what the engine adds.
+    """
+    oracles.configure()  # the engine's torch threads, whatever ran before in this process
+    _reset_peak_rss()
+    candidate = load_candidate("manual")
+    specs = _specs()
+    # One untimed run over every case compiles the JAX program of every bucket and dtype
+    # (~0.3 s each), so that compilation stays out of the timed rounds.
+    list(verify_many(candidate, specs))
 
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
         "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
-        "dims": "1..64", "dtypes": {d: sum(s.dtype == d for s in specs) for d in harness.DTYPES},
-        # The harness, not this file, picks torch's threads (one: the cases are tiny).
+        "dims": "1..64", "dtypes": {d: sum(s.dtype == d for s in specs) for d in DTYPES},
         "torch_threads": torch.get_num_threads(),
     })  # fmt: skip
-    results = benchmark.pedantic(lambda: list(harness.verify_many(candidate, specs)),
-                                 rounds=ROUNDS)  # fmt: skip
+    results = benchmark.pedantic(lambda: list(verify_many(candidate, specs)), rounds=ROUNDS)
+    benchmark.extra_info["peak_rss_mib"] = _mib(_peak_rss_kib())
 
     assert len(results) == CASES
-    failed = [r for r in results if r.failures != []]
-    if failed:
-        first = harness.describe(failed[0].failures[0], failed[0])
-        raise AssertionError(f"{len(failed)} of {CASES} cases failed; first:\n{first}")
+    failed = summary(results)
+    assert not failed, failed
     if benchmark.stats is not None:
         benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median
 
 
-def _verify_chunk(specs: list[harness.CaseSpec]) -> int:
-    """Verify ``specs`` in this worker; return the number of failing cases."""
-    candidate = harness.load_candidate("manual")
-    return sum(bool(r.failures) for r in harness.verify_many(candidate, specs))
+def _verify_chunk(specs: list[CaseSpec]) -> tuple[str, int]:
+    """Verify ``specs`` in this worker: (the failure summary, "" if none; peak RSS in KiB)."""
+    oracles.configure()  # a spawned worker starts with torch's default thread count
+    results = list(verify_many(load_candidate("manual"), specs))
+    return summary(results), _peak_rss_kib()
 
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    """Two worker processes, spawned (JAX must not be forked) and warmed before timing."""
+    """Two worker processes, spawned (JAX must not be forked) and warmed before timing.
+
+    Each worker gets the whole case list once, so that it compiles every bucket's JAX
+    program; each task takes seconds, so the two tasks go to the two workers.
+    """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(WORKERS, mp_context=context) as executor:
-        warm = _warm_specs(harness.random_specs(SEED, CASES, big_share=0))
-        assert list(executor.map(_verify_chunk, [warm] * WORKERS)) == [0] * WORKERS
+        for failed, _ in executor.map(_verify_chunk, [_specs()] * WORKERS):
+            assert not failed, failed
         yield executor
-
-
-WORKERS = 2
 
 
 def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecutor) -> None:
     """The same cases dealt to two processes, as ``nox -s verify`` does with ``-n auto``."""
-    specs = harness.random_specs(SEED, CASES, big_share=0)
+    specs = _specs()
     chunks = [specs[i::WORKERS] for i in range(WORKERS)]
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
         "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
         "dims": "1..64", "workers": WORKERS,
     })  # fmt: skip
-    failures = benchmark.pedantic(lambda: sum(pool.map(_verify_chunk, chunks)), rounds=ROUNDS)
-    assert failures == 0
+    outcomes = benchmark.pedantic(lambda: list(pool.map(_verify_chunk, chunks)), rounds=ROUNDS)
+    # The largest worker's peak: what each of -n auto's workers needs.
+    benchmark.extra_info["peak_rss_mib"] = _mib(max(kib for _, kib in outcomes))
+    failed = "\n".join(text for text, _ in outcomes if text)
+    assert not failed, failed
     if benchmark.stats is not None:
         benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median

@@ -15,10 +15,10 @@ from handgrad.engine import CaseResult, verify_case, verify_cases, verify_many
 from handgrad.messages import describe, rank, summary
 
 __all__ = [
+    "CandidateError",
     "Case",
     "CaseResult",
     "CaseSpec",
-    "CandidateError",
     "Outcome",
     "describe",
     "edge_specs",

@@ -135,19 +135,20 @@ class Batch:
     def mask(self, quantity: str) -> NDArray[np.bool_]:
         return self.mask_of(QUANTITIES[quantity].axes)
 
-    def pad(self, arrays: Sequence[NDArray[Any]], axes: Sequence[str], fill: float = 0.0,
-            dtype: Any = None) -> NDArray[Any]:  # fmt: skip
-        """Stack one array per case into the bucket, ``fill`` outside each case."""
+    def pad(self, arrays: Sequence[NDArray[Any] | None], axes: Sequence[str],
+            fill: float = 0.0, dtype: Any = None) -> NDArray[Any]:  # fmt: skip
+        """Stack one array per case into the bucket, ``fill`` outside each case (and for a
+        case whose array is None)."""
         out = np.full(self.padded_shape(axes), fill, dtype=dtype or self.dtype)
         for i, a in enumerate(arrays):
-            out[(i, *(slice(0, n) for n in a.shape))] = a
+            if a is not None:
+                out[corner(i, a.shape)] = a
         return out
 
     def unpad(self, padded: NDArray[Any], i: int, axes: Sequence[str]) -> NDArray[Any]:
         """Case ``i``'s own slice of a padded array (a copy)."""
         sizes = self.true_dims[i]
-        index = (i, *(slice(0, int(sizes["NDHC".index(a)])) for a in axes))
-        return np.array(padded[index])
+        return np.array(padded[corner(i, [int(sizes["NDHC".index(a)]) for a in axes])])
 
     def inputs(self, score_fill: float) -> dict[str, NDArray[Any]]:
         """The padded inputs; padded classes get the score ``score_fill`` through b2."""
@@ -155,6 +156,11 @@ class Batch:
                       for c in self.cases] for k in INPUT_AXES}  # fmt: skip
         return {k: self.pad(v, INPUT_AXES[k], score_fill if k == "b2" else 0.0)
                 for k, v in arrays.items()}  # fmt: skip
+
+
+def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:
+    """The index of case ``i``'s top-left corner of the given shape in a padded array."""
+    return (i, *(slice(0, n) for n in shape))
 
 
 def batches(specs: Sequence[CaseSpec]) -> Iterator[tuple[list[int], Batch]]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -195,9 +194,7 @@ def bound_ds1(m: Magnitudes) -> Array:
     s1 = m.ref["s1"]
     e_do1 = m.resolve("dL/do1")
     near_kink = np.abs(s1) < SAFETY * m.resolve("s1")
-    out: Array = np.where(
-        near_kink, m.abs_ref("dL/do1") + e_do1, np.where(s1 > 0, e_do1, 0.0)
-    )
+    out: Array = np.where(near_kink, m.abs_ref("dL/do1") + e_do1, np.where(s1 > 0, e_do1, 0.0))
     return out
 
 
@@ -301,5 +298,3 @@ def floor_dw1(m: Magnitudes) -> Array:
     """dL/dw1: N terms of dL/ds1's floor, each weighted by an element of x."""
     out: Array = 1 + m.n[:, 0, 0] * _do1(m) * m.x.max(axis=(1, 2), initial=0.0)
     return out
-
-

@@ -81,6 +81,7 @@ def run_candidate(module: ModuleType, case: Case) -> dict[str, NDArray[Any]]:
     if modified:
         raise CandidateError(
             f"{module.__name__} modified its input(s) {', '.join(modified)} ({case.spec}); "
-            "inputs must be left untouched", out
+            "inputs must be left untouched",
+            out,
         )
     return out

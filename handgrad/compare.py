@@ -68,7 +68,7 @@ def _divide(err: NDArray[np.float64], tol: NDArray[Any]) -> NDArray[np.float64]:
 
 
 def contract_problem(got: NDArray[Any], shape: tuple[int, ...], dtype: np.dtype[Any]) -> str:
-    """"" if ``got`` has the shape and dtype the contract demands, else what is wrong."""
+    """ "" if ``got`` has the shape and dtype the contract demands, else what is wrong."""
     if got.shape != shape:
         return f"shape {got.shape}, expected {shape}"
     if got.dtype != dtype:
@@ -95,13 +95,23 @@ def compare(quantity: str, reference: str, spec: CaseSpec, got: NDArray[Any],
     )  # fmt: skip
 
 
-def worst_ratios(got: NDArray[Any], want: NDArray[Any], tol: NDArray[Any]) -> NDArray[np.float64]:
-    """Each case's worst ratio in a padded batch, the same rule as ``ratios`` in fewer
-    passes: the tolerance is ∞ in the padding (:mod:`handgrad.tolerance`), and every
-    padded value is finite, so padding gives 0 and cannot hide a case's worst element."""
-    err = np.subtract(got, want, dtype=np.float64)
+def worst_ratios(got: NDArray[Any], want: NDArray[Any] | None, tol: NDArray[Any],
+                 positive: bool = False) -> NDArray[np.float64]:  # fmt: skip
+    """Each case's (or row's) worst ratio in a padded batch, by the rule of ``ratios`` in
+    fewer passes: the tolerance is ∞ in the padding (:mod:`handgrad.tolerance`) and every
+    padded value is finite, so padding gives 0 and cannot hide a case's worst element.
+
+    ``want=None`` compares with 0 (the invariants). ``positive=True`` promises that no
+    tolerance is 0, so that 0/0 cannot occur and the division needs no mask.
+    """
+    err = np.asarray(got, dtype=np.float64).copy() if want is None else np.subtract(
+        got, want, dtype=np.float64)  # fmt: skip
     np.abs(err, out=err)
-    ratio = _divide(err, tol)
+    if positive:
+        with np.errstate(over="ignore"):
+            ratio = np.divide(err, tol, out=err)
+    else:
+        ratio = _divide(err, tol)
     out: NDArray[np.float64] = ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0)
     out[np.isnan(out)] = math.inf  # max propagates NaN: a NaN anywhere in the case
     return out

@@ -66,12 +66,12 @@ class CaseResult:
 
 
 def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
-        list[Arrays | None], list[str], dict[tuple[int, str], str]]:  # fmt: skip
+        list[Arrays], list[str], dict[tuple[int, str], str]]:  # fmt: skip
     """Run the candidate on every case: (outputs, errors, contract problems by (case, q)).
 
     A quantity the candidate never returned (it raised first) is a problem called
     ``MISSING``: it is neither compared nor counted."""
-    outputs: list[Arrays | None] = []
+    outputs: list[Arrays] = []
     errors: list[str] = []
     problems: dict[tuple[int, str], str] = {}
     for i, case in enumerate(batch.cases):
@@ -93,17 +93,11 @@ def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
 MISSING = "missing"
 
 
-def _pad_candidate(batch: Batch, outputs: list[Arrays | None],
+def _pad_candidate(batch: Batch, outputs: list[Arrays],
                    problems: dict[tuple[int, str], str]) -> Arrays:  # fmt: skip
-    """The candidate's case-wise values, padded; broken ones left as zeros."""
-    padded: Arrays = {}
-    for q in CASE_WISE:
-        out = np.zeros(batch.padded_shape(QUANTITIES[q].axes), dtype=batch.dtype)
-        for i, got in enumerate(outputs):
-            if got is not None and (i, q) not in problems:
-                out[(i, *(slice(0, n) for n in got[q].shape))] = got[q]
-        padded[q] = out
-    return padded
+    """The candidate's case-wise values, padded; broken or missing ones left as zeros."""
+    return {q: batch.pad([None if (i, q) in problems else got[q] for i, got in enumerate(outputs)],
+                         QUANTITIES[q].axes) for q in CASE_WISE}  # fmt: skip
 
 
 def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
@@ -121,7 +115,7 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
     for inv in INVARIANTS:
         value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses})
         bound[~batch.mask_of(inv.axes)] = np.inf
-        worst = worst_ratios(value, np.zeros_like(value), bound)
+        worst = worst_ratios(value, None, bound)
         skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])
         worst[~applies | skipped] = 0.0
         key = (inv.quantity, INVARIANT)
@@ -189,7 +183,7 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
     for c in result.failures:
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
-            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol.get(c.quantity))
+            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity])
 
 
 def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:

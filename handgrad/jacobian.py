@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from handgrad import oracles
 from handgrad.batch import Batch
 from handgrad.bounds import SAFETY
-from handgrad.tolerance import jacobian_tolerance
 from handgrad.compare import Comparison, compare, worst_ratios
+from handgrad.tolerance import jacobian_tolerance
 
 Q = "dp/ds2"
 CHUNK_ELEMENTS = 2**17
@@ -74,14 +74,15 @@ def invariants(g: NDArray[Any], p: NDArray[Any], classes: NDArray[Any], eps: flo
 
 
 def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArray[Any],
-          got: list[dict[str, NDArray[Any]] | None],
+          got: list[dict[str, NDArray[Any]]],
           broken: NDArray[np.bool_]) -> tuple[dict[tuple[str, str], NDArray[Any]], dict[int, Found]]:  # fmt: skip
     """Worst ratios of dp/ds2 per case against each reference and the invariants, and the
     details of failing cases.
 
     ``s2``: each reference's padded s2; ``p``, ``e_p``: the tolerance's float64 p and its
-    bound, padded with zeros; ``got``: the candidate's outputs per case (None where it
-    raised); ``broken``: cases whose dp/ds2 or p has the wrong shape or dtype.
+    bound, padded with zeros; ``got``: the candidate's outputs per case (partial where it
+    raised first); ``broken``: cases whose dp/ds2 or p is missing or has the wrong shape
+    or dtype.
     """
     info = np.finfo(batch.dtype)
     eps, tiny = float(info.eps), float(info.tiny)
@@ -104,25 +105,26 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
         gp = np.zeros((b - a, C))
         for k, i in enumerate(chunk):
             out = got[i]
-            if out is not None and not broken[i]:
+            if not broken[i]:
                 n, c = out[Q].shape[0], out[Q].shape[-1]
                 g[local[k] : local[k] + n, :c, :c] = out[Q]
                 gp[local[k] : local[k] + n, :c] = out["p"]
-        per_row = {name: worst_ratios(g, ref, tol) for name, ref in refs.items()}
+        # Every tolerance here is at least ρ·tiny > 0 (∞ in the padding): no 0/0.
+        per_row = {name: worst_ratios(g, ref, tol, positive=True) for name, ref in refs.items()}
         checks = invariants(g, gp, classes, eps, tiny)
         per_row["invariant"] = np.maximum.reduce(
-            [worst_ratios(v, np.zeros_like(v), t) for v, t in checks]
+            [worst_ratios(v, None, t, positive=True) for v, t in checks]
         )
-        for key, worst in per_row.items():
-            ratios[(Q, key)][chunk] = np.maximum.reduceat(worst, local[:-1])
+        for name, worst in per_row.items():
+            ratios[(Q, name)][chunk] = np.maximum.reduceat(worst, local[:-1])
         for k, i in enumerate(chunk):
-            if broken[i] or got[i] is None:
+            if broken[i]:
                 continue
-            if any(ratios[(Q, key)][i] > 1 for key in per_row):
+            if any(ratios[(Q, name)][i] > 1 for name in per_row):
                 rows = slice(int(local[k]), int(local[k + 1]))
                 found[i] = _details(batch, i, rows, refs, tol, g, checks)
-    for key in ratios:
-        ratios[key][broken] = math.inf if key[1] != "invariant" else 0.0
+    for key, worst in ratios.items():
+        worst[broken] = math.inf if key[1] != "invariant" else 0.0
     return ratios, found
 
 
@@ -133,10 +135,10 @@ def _details(batch: Batch, i: int, rows: slice, refs: dict[str, NDArray[Any]],
     c = spec.C
     cut = (rows, slice(0, c), slice(0, c))
     got = np.asarray(g[cut], dtype=batch.dtype)
-    found = Found(refs={name: np.array(ref[cut]) for name, ref in refs.items()},
-                  tol=np.array(tol[cut]))  # fmt: skip
+    tolerance = np.array(tol[cut])
+    found = Found(refs={name: np.array(ref[cut]) for name, ref in refs.items()}, tol=tolerance)
     for name, ref in found.refs.items():
-        comparison = compare(Q, name, spec, got, ref, found.tol)
+        comparison = compare(Q, name, spec, got, ref, tolerance)
         if not comparison.ok:
             found.failures.append(comparison)
     for rule, (value, bound) in zip(RULES, checks, strict=True):

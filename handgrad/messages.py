@@ -101,7 +101,7 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
 
 
 def summary(results: Sequence[CaseResult], shown: int = SHOWN) -> str:
-    """"" if every case passed; else a headline and the first ``shown`` failures in full."""
+    """ "" if every case passed; else a headline and the first ``shown`` failures in full."""
     ranked = rank(results)
     if not ranked:
         return ""

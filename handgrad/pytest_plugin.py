@@ -28,14 +28,29 @@ PROPERTY = "handgrad"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("handgrad", "handgrad verification gate")
-    group.addoption("--candidate", default="manual",
-                    help="importable module exposing manual's API (default: manual)")
-    group.addoption("--seed", type=int, default=0,
-                    help="seed of every random draw; a failure prints the case's own seed")
-    group.addoption("--cases", type=int, default=2000,
-                    help="number of random shape cases in the bulk run (default: 2000)")
-    group.addoption("--slow", action="store_true", default=False,
-                    help="also run the slow statistical tests (nox -s verify passes this)")
+    group.addoption(
+        "--candidate",
+        default="manual",
+        help="importable module exposing manual's API (default: manual)",
+    )
+    group.addoption(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every random draw; a failure prints the case's own seed",
+    )
+    group.addoption(
+        "--cases",
+        type=int,
+        default=2000,
+        help="number of random shape cases in the bulk run (default: 2000)",
+    )
+    group.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="also run the slow statistical tests (nox -s verify passes this)",
+    )
     group.addoption("--report-dir", default=None,
                     help="write verify.md and verify.json here")  # fmt: skip
 
@@ -80,7 +95,9 @@ def candidate(handgrad_options: Options) -> ModuleType:
 
 
 @pytest.fixture
-def handgrad_record(request: pytest.FixtureRequest) -> Iterable[Callable[[Iterable[CaseResult]], None]]:
+def handgrad_record(
+    request: pytest.FixtureRequest,
+) -> Iterable[Callable[[Iterable[CaseResult]], None]]:
     """Call it with results to count them in the report; written when the test ends, even
     if it fails."""
     tally = report.Tally()

@@ -106,24 +106,32 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
 
 def markdown(s: dict[str, Any]) -> str:
     c = s["candidate"]
+    verdict = "PASS" if s["passed"] else "FAIL"
     lines = [
-        "# handgrad verify report", "",
-        f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge cases; "
-        f"**{'PASS' if s['passed'] else 'FAIL'}**", "",
-        "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); rerun "
-        f"a worst case with `python -m handgrad check --candidate {c} --case '<worst case>'`",
+        "# handgrad verify report",
+        "",
+        (
+            f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge "
+            f"cases; **{verdict}**"
+        ),
+        "",
+        (
+            "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); "
+            f"rerun a worst case with `python -m handgrad check --candidate {c} --case "
+            "'<worst case>'`"
+        ),
         "",
         "| quantity | reference | dtype | cases | failed | worst ratio | status | worst case |",
         "|---|---|---|---:|---:|---:|---|---|",
-    ]  # fmt: skip
+    ]
     for r in s["rows"]:
         lines.append(
             f"| {r['quantity']} | {r['reference']} | {r['dtype']} | {r['cases']} | "
             f"{r['failed']} | {r['worst_ratio']:.3g} | {r['status']} | `{r['worst_case']}` |"
         )
     if s["candidate_errors"]:
-        lines += ["", f"{s['candidate_errors']} case(s) where the candidate raised or "
-                  "modified its inputs; see the failures below."]  # fmt: skip
+        errors = s["candidate_errors"]
+        lines += ["", f"{errors} case(s) where the candidate raised or modified its inputs."]
     if s["failures"]:
         lines += ["", "## Failures", ""]
         for f in s["failures"]:

@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handgrad.batch import Batch, batch_of
-from handgrad.cases import Case
 from handgrad.bounds import SAFETY, Magnitudes, jacobian_bound
+from handgrad.cases import Case
 from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES, ROW_WISE
 
 Arrays = dict[str, NDArray[Any]]

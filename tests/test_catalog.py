@@ -148,6 +148,7 @@ def test_a_candidate_that_raises_is_rejected_with_the_step() -> None:
     """A crash is a rejection that says which call failed, not an error of the gate."""
     results, _, text = run_gate("softmax_no_max")
     large = [r for r in results if r.spec.kind == "large" and r.spec.dtype == "float32"]
-    assert large and large[0].error
+    assert large
+    assert large[0].error
     assert "softmax_no_max.softmax_jacobian raised" in large[0].error
     assert "contract broken: tests.candidates.softmax_no_max.softmax_jacobian raised" in text

@@ -224,4 +224,3 @@ def test_an_unknown_quantity_is_an_error() -> None:
         quantities.get("dL/dw3")
     with pytest.raises(KeyError, match="unregistered"):
         quantities.check_keys("reference", [*CASE_WISE, "dL/dw3"])
-

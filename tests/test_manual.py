@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import manual
+from handgrad import cases
 from manual.network import softmax
-from handgrad import cases as harness
 
 rng = np.random.default_rng(0)
 
@@ -52,13 +52,11 @@ def run_fused(a: dict[str, Any], reduction: str = "mean") -> tuple[Any, Any, Any
 RUNS = {"separate": run, "fused": run_fused}
 
 
-@pytest.mark.parametrize(
-    "spec", harness.edge_specs() + harness.random_specs(seed=7, n=200), ids=str
-)
-def test_fused_path_is_the_separate_path_bit_for_bit(spec: harness.CaseSpec) -> None:
+@pytest.mark.parametrize("spec", cases.edge_specs() + cases.random_specs(seed=7, n=200), ids=str)
+def test_fused_path_is_the_separate_path_bit_for_bit(spec: cases.CaseSpec) -> None:
     """loss_and_gradients is not verified against the references on its own: it is held
     to exactly the results of forward, cross_entropy and backward, which are."""
-    case = harness.make_case(spec)
+    case = cases.make_case(spec)
     a = case.inputs()
     want = run(a, spec.reduction)
     got = run_fused(a, spec.reduction)
