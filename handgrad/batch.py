@@ -39,6 +39,9 @@ SMALL_STEPS = {"N": (64,), "D": (64,), "H": (64,), "C": (8, 16, 24, 32, 48, 64)}
 largest quantity, has C² elements per row (its rows are stacked, so N is never padded
 there); each extra bucket costs a compilation per dtype (about 0.3 s)."""
 LARGE_STEPS = {"N": (512,), "D": (512,), "H": (512,), "C": (128, 256, 512)}
+COARSE_C = (16, 64)
+"""C's steps when D or H is large: the Jacobian of such a case is small (N ≤ 64 rows), so
+fewer buckets (fewer compilations) cost less than the padding they save."""
 ELEMENTS_PER_BATCH = 2**18
 """Cases per batch: as many as keep the largest padded matrix of the batch near 2**18
 elements (2 MB in float64)."""
@@ -49,7 +52,9 @@ def bucket(spec: CaseSpec) -> Dims:
     """The padded (N, D, H, C) of ``spec``: the smallest step that holds each dimension."""
 
     def up(value: int, axis: str) -> int:
-        for step in (*SMALL_STEPS[axis], *LARGE_STEPS[axis]):
+        small = COARSE_C if axis == "C" and max(spec.D, spec.H) > SMALL_STEPS["D"][-1] else (
+            SMALL_STEPS[axis])  # fmt: skip
+        for step in (*small, *LARGE_STEPS[axis]):
             if value <= step:
                 return step
         return -(-value // 1024) * 1024

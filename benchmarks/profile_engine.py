@@ -1,0 +1,80 @@
+"""Where the engine's time goes: the share of each stage over random cases.
+
+    python -m benchmarks.profile_engine --cases 500
+
+Wraps each stage's function with a timer (inclusive wall time, never counted twice) and
+verifies the cases once to warm the compiled programs, then once more, timed. Stages:
+JAX and torch (their batched programs and Jacobian rows), the candidate (manual, case by
+case, with the copies and checks around it), tolerances, comparison (the worst ratios, the
+invariants and the details of failing cases) and the rest, Python's own work between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from handgrad import cases, engine, jacobian, oracles
+from handgrad.candidate import load_candidate
+
+STAGES: dict[str, list[tuple[Any, str]]] = {
+    "JAX": [(oracles, "jax_batch"), (oracles, "jax_jacobian")],
+    "torch": [(oracles, "torch_batch"), (oracles, "torch_jacobian")],
+    "candidate": [(engine, "_candidate_values")],
+    "tolerances": [(engine, "tolerances"), (jacobian, "jacobian_tolerance")],
+    "comparison": [(engine, "worst_ratios"), (jacobian, "worst_ratios"),
+                   (jacobian, "invariants"), (engine, "_unpack")],
+}  # fmt: skip
+
+
+def instrument(spent: dict[str, float]) -> None:
+    """Replace each stage's functions, where they are looked up, with timed wrappers."""
+    for stage, places in STAGES.items():
+        for module, name in places:
+            original: Callable[..., Any] = getattr(module, name)
+
+            @functools.wraps(original)
+            def timed(*args: Any, _f: Callable[..., Any] = original, _s: str = stage,
+                      **kwargs: Any) -> Any:  # fmt: skip
+                start = time.perf_counter()
+                try:
+                    return _f(*args, **kwargs)
+                finally:
+                    spent[_s] += time.perf_counter() - start
+
+            setattr(module, name, timed)
+    # The batched oracles are looked up through these tables.
+    oracles.BATCHED.update(torch=oracles.torch_batch, jax=oracles.jax_batch)
+    oracles.JACOBIAN.update(torch=oracles.torch_jacobian, jax=oracles.jax_jacobian)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    oracles.configure()
+    candidate = load_candidate("manual")
+    specs = cases.random_specs(args.seed, args.cases, big_share=0)
+    list(engine.verify_many(candidate, specs))  # compile every bucket first
+    spent = dict.fromkeys(STAGES, 0.0)
+    instrument(spent)
+    start = time.perf_counter()
+    results = list(engine.verify_many(candidate, specs))
+    total = time.perf_counter() - start
+    assert all(r.passed for r in results)
+    print(f"{args.cases} cases (N, D, H, C in 1..64, both dtypes) in {total:.2f} s: "
+          f"{args.cases / total:.0f} cases/s, {total / args.cases * 1e3:.2f} ms per case")  # fmt: skip
+    print("| stage | ms per case | share |\n|---|---:|---:|")
+    spent["Python between stages"] = total - sum(spent.values())
+    for stage, seconds in spent.items():
+        print(f"| {stage} | {seconds / args.cases * 1e3:.2f} | {seconds / total:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
