@@ -182,11 +182,30 @@ def bound_ds2(m: Magnitudes) -> Array:
     return out
 
 
+def _input_gradient(m: Magnitudes, ds: str, w: Array, k: Array) -> Array:
+    """dL/d(input) = ds·wᵀ (``grad_input``): ds's error through w, and k terms of rounding."""
+    out: Array = rss(m.resolve(ds), T(w), k) + m.acc(k) * (m.abs_ref(ds) @ T(w))
+    return out
+
+
+def _weight_gradient(m: Magnitudes, inputs: Array, e_inputs: Array | None, ds: str) -> Array:
+    """dL/dw = inputsᵀ·ds (``grad_weight``): N terms, with errors from both factors (the
+    inputs x of the first layer are exact: ``e_inputs`` None)."""
+    out: Array = rss(T(inputs), m.resolve(ds), m.n) + m.acc(m.n) * (T(inputs) @ m.abs_ref(ds))
+    if e_inputs is not None:
+        out += rss(T(e_inputs), m.abs_ref(ds), m.n)
+    return out
+
+
+def _bias_gradient(m: Magnitudes, ds: str) -> Array:
+    """dL/db = Σ_n ds (``grad_b``): N terms."""
+    out: Array = rss_rows(m.resolve(ds), m.n) + m.acc(m.n[:, 0]) * m.abs_ref(ds).sum(axis=1)
+    return out
+
+
 def bound_do1(m: Magnitudes) -> Array:
     """dL/do1 = dL/ds2·w2ᵀ: C terms."""
-    ds2 = m.abs_ref("dL/ds2")
-    out: Array = rss(m.resolve("dL/ds2"), T(m.w2), m.c) + m.acc(m.c) * (ds2 @ T(m.w2))
-    return out
+    return _input_gradient(m, "dL/ds2", m.w2, m.c)
 
 
 def bound_ds1(m: Magnitudes) -> Array:
@@ -199,39 +218,28 @@ def bound_ds1(m: Magnitudes) -> Array:
 
 
 def bound_dw2(m: Magnitudes) -> Array:
-    """dL/dw2 = o1ᵀ·dL/ds2: N terms, errors from both factors."""
-    o1, ds2 = m.abs_ref("o1"), m.abs_ref("dL/ds2")
-    out: Array = rss(T(m.resolve("o1")), ds2, m.n) + rss(T(o1), m.resolve("dL/ds2"), m.n)
-    out += m.acc(m.n) * (T(o1) @ ds2)
-    return out
+    """dL/dw2 = o1ᵀ·dL/ds2."""
+    return _weight_gradient(m, m.abs_ref("o1"), m.resolve("o1"), "dL/ds2")
 
 
 def bound_db2(m: Magnitudes) -> Array:
-    """dL/db2 = Σ_n dL/ds2: N terms."""
-    ds2 = m.abs_ref("dL/ds2")
-    out: Array = rss_rows(m.resolve("dL/ds2"), m.n) + m.acc(m.n[:, 0]) * ds2.sum(axis=1)
-    return out
+    """dL/db2 = Σ_n dL/ds2."""
+    return _bias_gradient(m, "dL/ds2")
 
 
 def bound_dx(m: Magnitudes) -> Array:
     """dL/dx = dL/ds1·w1ᵀ: H terms."""
-    ds1 = m.abs_ref("dL/ds1")
-    out: Array = rss(m.resolve("dL/ds1"), T(m.w1), m.h) + m.acc(m.h) * (ds1 @ T(m.w1))
-    return out
+    return _input_gradient(m, "dL/ds1", m.w1, m.h)
 
 
 def bound_dw1(m: Magnitudes) -> Array:
-    """dL/dw1 = xᵀ·dL/ds1: N terms (x is exact)."""
-    ds1 = m.abs_ref("dL/ds1")
-    out: Array = rss(T(m.x), m.resolve("dL/ds1"), m.n) + m.acc(m.n) * (T(m.x) @ ds1)
-    return out
+    """dL/dw1 = xᵀ·dL/ds1 (x is exact)."""
+    return _weight_gradient(m, m.x, None, "dL/ds1")
 
 
 def bound_db1(m: Magnitudes) -> Array:
-    """dL/db1 = Σ_n dL/ds1: N terms."""
-    ds1 = m.abs_ref("dL/ds1")
-    out: Array = rss_rows(m.resolve("dL/ds1"), m.n) + m.acc(m.n[:, 0]) * ds1.sum(axis=1)
-    return out
+    """dL/db1 = Σ_n dL/ds1."""
+    return _bias_gradient(m, "dL/ds1")
 
 
 def bound_jacobian(m: Magnitudes) -> Array:
