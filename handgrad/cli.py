@@ -31,8 +31,7 @@ def _check(args: argparse.Namespace) -> int:
     if result.passed:
         return 0
     print()
-    for r, c in messages.rank([result]):
-        print(messages.describe(c, r))
+    print(messages.summary([result], shown=None))
     return 1
 
 

@@ -119,6 +119,7 @@ def summary(results: Sequence[CaseResult], shown: int = SHOWN) -> str:
         if key not in seen:
             seen.add(key)
             distinct.append((r, c))
+    shown = len(distinct) if shown is None else shown
     more = len(distinct) - shown
     body = "\n".join(describe(c, r) for r, c in distinct[:shown])
     tail = f"\n... and {more} more failing quantity × case pair(s) not shown" if more > 0 else ""
