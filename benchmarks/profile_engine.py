@@ -4,9 +4,10 @@
 
 Wraps each stage's function with a timer (inclusive wall time, never counted twice) and
 verifies the cases once to warm the compiled programs, then once more, timed. Stages:
-JAX and torch (their batched programs and Jacobian rows), the candidate (manual, case by
-case, with the copies and checks around it), tolerances, comparison (the worst ratios, the
-invariants and the details of failing cases) and the rest, Python's own work between them.
+JAX and torch, each as its batched program and its softmax Jacobian rows, the candidate
+(manual, case by case, with the copies and checks around it), tolerances, comparison (the
+worst ratios, the invariants and the details of failing cases) and the rest, Python's own
+work between them. It also prints the Jacobian's size: the average elements per case.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from handgrad import cases, engine, jacobian, oracles
 from handgrad.candidate import load_candidate
 
 STAGES: dict[str, list[tuple[Any, str]]] = {
-    "JAX": [(oracles, "jax_batch"), (oracles, "jax_jacobian")],
-    "torch": [(oracles, "torch_batch"), (oracles, "torch_jacobian")],
+    "JAX, batched program": [(oracles, "jax_batch")],
+    "JAX, Jacobian rows": [(oracles, "jax_jacobian")],
+    "torch, batched program": [(oracles, "torch_batch")],
+    "torch, Jacobian rows": [(oracles, "torch_jacobian")],
     "candidate": [(engine, "_candidate_values")],
     "tolerances": [(engine, "tolerances"), (jacobian, "jacobian_tolerance")],
     "comparison": [(engine, "worst_ratios"), (jacobian, "worst_ratios"),
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     assert all(r.passed for r in results)
     print(f"{args.cases} cases (N, D, H, C in 1..64, both dtypes) in {total:.2f} s: "
           f"{args.cases / total:.0f} cases/s, {total / args.cases * 1e3:.2f} ms per case")  # fmt: skip
+    elements = sum(s.N * s.C * s.C for s in specs) / len(specs)
+    print(f"softmax Jacobian: {elements:,.0f} elements per case on average (N·C²)")
     print("| stage | ms per case | share |\n|---|---:|---:|")
     spent["Python between stages"] = total - sum(spent.values())
     for stage, seconds in spent.items():

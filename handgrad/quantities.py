@@ -49,8 +49,7 @@ class Quantity:
 
 
 def _q(name: str, axes: str, bound: Callable[[b.Magnitudes], NDArray[Any]],
-       floor: Callable[[b.Magnitudes], NDArray[Any]] = b.floor_one,
-       rows: bool = False) -> Quantity:  # fmt: skip
+       floor: Callable[[b.Magnitudes], NDArray[Any]], rows: bool = False) -> Quantity:  # fmt: skip
     of_loss = name == "loss" or name.startswith("dL/")
     return Quantity(name, tuple(axes), of_loss, name.startswith("d"), bound, floor, rows)
 
@@ -58,12 +57,12 @@ def _q(name: str, axes: str, bound: Callable[[b.Magnitudes], NDArray[Any]],
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
-        _q("loss", "", b.bound_loss),
-        _q("s1", "NH", b.bound_s1),
-        _q("o1", "NH", b.bound_o1),
-        _q("s2", "NC", b.bound_s2),
-        _q("p", "NC", b.bound_p),
-        _q("dL/ds2", "NC", b.bound_ds2),
+        _q("loss", "", b.bound_loss, b.floor_one),
+        _q("s1", "NH", b.bound_s1, b.floor_one),
+        _q("o1", "NH", b.bound_o1, b.floor_one),
+        _q("s2", "NC", b.bound_s2, b.floor_one),
+        _q("p", "NC", b.bound_p, b.floor_one),
+        _q("dL/ds2", "NC", b.bound_ds2, b.floor_one),
         _q("dL/do1", "NH", b.bound_do1, b.floor_do1),
         _q("dL/dw2", "HC", b.bound_dw2, b.floor_dw2),
         _q("dL/db2", "C", b.bound_db2, b.floor_db2),
@@ -71,7 +70,7 @@ QUANTITIES: dict[str, Quantity] = {
         _q("dL/dx", "ND", b.bound_dx, b.floor_dx),
         _q("dL/dw1", "DH", b.bound_dw1, b.floor_dw1),
         _q("dL/db1", "H", b.bound_db1, b.floor_db1),
-        _q("dp/ds2", "NCC", b.bound_jacobian, rows=True),
+        _q("dp/ds2", "NCC", b.bound_jacobian, b.floor_one, rows=True),
     )
 }
 """In the order of the derivation: the forward pass, then the backward pass from the loss

@@ -18,20 +18,12 @@ import manual
 from handgrad import cases
 from manual.network import softmax
 
-rng = np.random.default_rng(0)
-
 
 def arrays(
     dtype: Any = np.float64, N: int = 4, D: int = 3, H: int = 5, C: int = 2
 ) -> dict[str, Any]:
-    return {
-        "x": rng.standard_normal((N, D)).astype(dtype),
-        "w1": rng.standard_normal((D, H)).astype(dtype),
-        "b1": rng.standard_normal(H).astype(dtype),
-        "w2": rng.standard_normal((H, C)).astype(dtype),
-        "b2": rng.standard_normal(C).astype(dtype),
-        "y": rng.integers(0, C, N),
-    }
+    """A small case's inputs (integer labels), from the gate's own generator."""
+    return cases.make_case(cases.CaseSpec(N, D, H, C, np.dtype(dtype).name)).inputs()
 
 
 def run(a: dict[str, Any], reduction: str = "mean") -> tuple[Any, Any, Any, Any]:
