@@ -100,8 +100,10 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
     return "\n".join(lines)
 
 
-def summary(results: Sequence[CaseResult], shown: int = SHOWN) -> str:
-    """ "" if every case passed; else a headline and the first ``shown`` failures in full."""
+def summary(results: Sequence[CaseResult], shown: int | None = SHOWN) -> str:
+    """The empty string if every case passed; else a headline and the first ``shown``
+    failures in full (all of them for None), one per case and quantity, in the order of
+    ``rank``."""
     ranked = rank(results)
     if not ranked:
         return ""
