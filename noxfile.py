@@ -50,7 +50,7 @@ def verify(session: nox.Session) -> None:
         else ["-n", "auto"]
     )
     session.run(
-        "pytest", "tests/test_verify.py", "--slow", f"--report-dir={REPORTS}",
+        "pytest", "tests/test_verify.py", "-m", "", f"--report-dir={REPORTS}",
         f"--junitxml={REPORTS / 'verify.xml'}", *parallel, *session.posargs,
     )  # fmt: skip
 

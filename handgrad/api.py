@@ -27,13 +27,20 @@ class Outcome:
 def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int = 0,
            edge: bool = True, torch_threads: int = oracles.TORCH_THREADS) -> Outcome:  # fmt: skip
     """Verify ``candidate`` (a module or its import name) on ``cases`` random cases drawn
-    from ``seed``, plus the named edge cases unless ``edge`` is false."""
-    if cases < 0:
-        raise ValueError(f"cases: expected at least 0, got {cases}")
-    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
-    oracles.configure(torch_threads)
+    from ``seed``, plus the named edge cases unless ``edge`` is false. torch runs on
+    ``torch_threads`` threads meanwhile; the caller's setting is restored afterwards."""
+    import torch
+
     specs = random_specs(seed, cases) + (edge_specs(seed) if edge else [])
-    results = list(verify_many(module, specs))
+    if cases < 0 or not specs:
+        raise ValueError(f"cases: expected at least 1 case in all, got {cases} (edge={edge})")
+    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
+    before = torch.get_num_threads()
+    oracles.configure(torch_threads)
+    try:
+        results = list(verify_many(module, specs))
+    finally:
+        oracles.configure(before)
     tally = Tally()
     tally.add_all(results)
     return Outcome(results, tally)

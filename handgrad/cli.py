@@ -19,13 +19,13 @@ from pathlib import Path
 
 from handgrad import messages, oracles, report
 from handgrad.api import verify
-from handgrad.candidate import CandidateError, load_candidate
+from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
 from handgrad.engine import verify_case
 
 
 def _check(args: argparse.Namespace) -> int:
-    result = verify_case(load_candidate(args.candidate), make_case(args.case))
+    result = verify_case(args.module, make_case(args.case))
     for (q, ref), ratio in result.ratios.items():
         print(f"{q:8} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
     if result.passed:
@@ -37,7 +37,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
-    outcome = verify(args.candidate, cases=args.cases, seed=args.seed, edge=not args.no_edge)
+    outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge)
     text = messages.summary(outcome.results)
     print(text or f"all {len(outcome.results)} cases passed")
     if args.report_dir is not None:
@@ -67,10 +67,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    oracles.configure()
     try:
-        return _check(args) if args.verb == "check" else _run(args)
-    except (ImportError, TypeError, CandidateError) as exc:
-        # A message, not a traceback: the user's module failed to import or to run.
+        args.module = load_candidate(args.candidate)
+    except (ImportError, TypeError) as exc:
+        # A message, not a traceback: the user's module failed to import or lacks the API.
         print(f"handgrad {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1 if isinstance(exc, CandidateError) else 2
+        return 2
+    oracles.configure()
+    return _check(args) if args.verb == "check" else _run(args)

@@ -27,6 +27,8 @@ from handgrad.bounds import SAFETY
 from handgrad.cases import CaseSpec
 
 Arrays = dict[str, NDArray[Any]]
+INVARIANT = "invariant"
+"""The reference name of a check of the candidate against itself."""
 
 
 @dataclass

@@ -28,6 +28,7 @@ from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
 from handgrad.candidate import CandidateError, run_candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
+    INVARIANT,
     INVARIANTS,
     Comparison,
     compare,
@@ -39,7 +40,8 @@ from handgrad.quantities import CASE_WISE, QUANTITIES
 from handgrad.tolerance import tolerances
 
 Arrays = dict[str, NDArray[Any]]
-INVARIANT = "invariant"
+MISSING = "missing"
+"""The contract problem of a quantity the candidate never returned because it raised."""
 
 
 @dataclass
@@ -82,15 +84,15 @@ def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
             got, error = exc.partial, str(exc)
         shapes = case.spec.shapes()
         for q in QUANTITIES:
+            if q not in got and not error:
+                raise KeyError(f"run_candidate returned no {q!r}: a registered quantity must "
+                               "be collected from the candidate in handgrad/candidate.py")  # fmt: skip
             problem = contract_problem(got[q], shapes[q], batch.dtype) if q in got else MISSING
             if problem:
                 problems[(i, q)] = problem
         outputs.append(got)
         errors.append(error)
     return outputs, errors, problems
-
-
-MISSING = "missing"
 
 
 def _pad_candidate(batch: Batch, outputs: list[Arrays],
@@ -125,9 +127,12 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
         if q in CASE_WISE:
             for name in refs:
                 ratios[(q, name)][i] = math.inf
-    broken = np.array([any((i, k) in problems for k in ROW_USES) for i in range(B)])
+    broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
+    broken_p = np.array([(i, "p") in problems for i in range(B)])
     s2 = {name: ref["s2"] for name, ref in refs.items()}
-    jac_ratios, jac_found = jacobian.stage(batch, s2, m.ref["p"], m.resolve("p"), outputs, broken)
+    jac_ratios, jac_found = jacobian.stage(
+        batch, s2, m.ref["p"], m.resolve("p"), outputs, broken, broken_p
+    )
     ratios |= jac_ratios
 
     results = []
@@ -140,10 +145,6 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
             _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i))
         results.append(result)
     return results
-
-
-ROW_USES = ("dp/ds2", "p")
-"""The candidate's quantities the Jacobian stage reads."""
 
 
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
@@ -175,11 +176,12 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
             result.failures.append(c)
     if jac is not None:
         result.failures += jac.failures
-    elif result.ratios.get((jacobian.Q, "torch"), 0.0) > 1:  # its Jacobian broke the contract
-        result.tol[jacobian.Q] = np.zeros(0)
-        result.failures.append(compare(jacobian.Q, "contract", case.spec, got[jacobian.Q],
-                                       np.zeros(case.spec.shapes()[jacobian.Q], batch.dtype),
-                                       np.zeros(0)))  # fmt: skip
+    elif jacobian.Q in got and result.ratios.get((jacobian.Q, "torch"), 0.0) > 1:
+        # Its Jacobian broke the contract (shape or dtype): compare() names the breach.
+        want = np.zeros(case.spec.shapes()[jacobian.Q], batch.dtype)
+        result.tol[jacobian.Q] = np.zeros_like(want)
+        result.failures += [compare(jacobian.Q, name, case.spec, got[jacobian.Q], want, want)
+                            for name in refs]  # fmt: skip
     for c in result.failures:
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
@@ -197,15 +199,14 @@ def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResul
     by_key: dict[Any, list[int]] = {}
     for i, case in enumerate(cases):
         by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
-    results: list[CaseResult | None] = [None] * len(cases)
+    found: dict[int, CaseResult] = {}
     for (dims, _), idx in by_key.items():
         size = batch_size(dims)
         for start in range(0, len(idx), size):
             chunk = idx[start : start + size]
             batch = batch_of([cases[i] for i in chunk], dims)
-            for i, result in zip(chunk, verify_batch(candidate, batch), strict=True):
-                results[i] = result
-    return [r for r in results if r is not None]
+            found |= dict(zip(chunk, verify_batch(candidate, batch), strict=True))
+    return [found[i] for i in range(len(cases))]
 
 
 def verify_case(candidate: ModuleType, case: Case) -> CaseResult:

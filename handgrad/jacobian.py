@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from handgrad import oracles
 from handgrad.batch import Batch
 from handgrad.bounds import SAFETY
-from handgrad.compare import Comparison, compare, worst_ratios
+from handgrad.compare import INVARIANT, Comparison, compare, worst_ratios
 from handgrad.tolerance import jacobian_tolerance
 
 Q = "dp/ds2"
@@ -74,21 +74,22 @@ def invariants(g: NDArray[Any], p: NDArray[Any], classes: NDArray[Any], eps: flo
 
 
 def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArray[Any],
-          got: list[dict[str, NDArray[Any]]],
-          broken: NDArray[np.bool_]) -> tuple[dict[tuple[str, str], NDArray[Any]], dict[int, Found]]:  # fmt: skip
+          got: list[dict[str, NDArray[Any]]], broken: NDArray[np.bool_],
+          broken_p: NDArray[np.bool_]) -> tuple[dict[tuple[str, str], NDArray[Any]], dict[int, Found]]:  # fmt: skip
     """Worst ratios of dp/ds2 per case against each reference and the invariants, and the
     details of failing cases.
 
     ``s2``: each reference's padded s2; ``p``, ``e_p``: the tolerance's float64 p and its
     bound, padded with zeros; ``got``: the candidate's outputs per case (partial where it
-    raised first); ``broken``: cases whose dp/ds2 or p is missing or has the wrong shape
-    or dtype.
+    raised first); ``broken``: cases whose dp/ds2 is missing or has the wrong shape or
+    dtype (∞ against the references; the engine reports the breach); ``broken_p``: cases
+    whose p is, which skip the invariants (their row sums are bounded with p).
     """
     info = np.finfo(batch.dtype)
     eps, tiny = float(info.eps), float(info.tiny)
     B, C = len(batch), batch.dims[3]
     names = list(s2)
-    ratios = {(Q, name): np.zeros(B) for name in [*names, "invariant"]}
+    ratios = {(Q, name): np.zeros(B) for name in [*names, INVARIANT]}
     found: dict[int, Found] = {}
     s2_rows = {name: batch.rows(v) for name, v in s2.items()}
     p_rows, ep_rows = batch.rows(p), batch.rows(e_p)
@@ -108,23 +109,25 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
             if not broken[i]:
                 n, c = out[Q].shape[0], out[Q].shape[-1]
                 g[local[k] : local[k] + n, :c, :c] = out[Q]
+            if not broken[i] and not broken_p[i]:
                 gp[local[k] : local[k] + n, :c] = out["p"]
         # Every tolerance here is at least ρ·tiny > 0 (∞ in the padding): no 0/0.
         per_row = {name: worst_ratios(g, ref, tol, positive=True) for name, ref in refs.items()}
         checks = invariants(g, gp, classes, eps, tiny)
-        per_row["invariant"] = np.maximum.reduce(
+        per_row[INVARIANT] = np.maximum.reduce(
             [worst_ratios(v, None, t, positive=True) for v, t in checks]
         )
         for name, worst in per_row.items():
             ratios[(Q, name)][chunk] = np.maximum.reduceat(worst, local[:-1])
+        ratios[(Q, INVARIANT)][broken_p] = 0.0
         for k, i in enumerate(chunk):
             if broken[i]:
                 continue
             if any(ratios[(Q, name)][i] > 1 for name in per_row):
                 rows = slice(int(local[k]), int(local[k + 1]))
                 found[i] = _details(batch, i, rows, refs, tol, g, checks)
-    for key, worst in ratios.items():
-        worst[broken] = math.inf if key[1] != "invariant" else 0.0
+    for (_, name), worst in ratios.items():
+        worst[broken] = 0.0 if name == INVARIANT else math.inf
     return ratios, found
 
 
@@ -143,7 +146,7 @@ def _details(batch: Batch, i: int, rows: slice, refs: dict[str, NDArray[Any]],
             found.failures.append(comparison)
     for rule, (value, bound) in zip(RULES, checks, strict=True):
         v, t = np.array(value[cut[: value.ndim]]), np.array(bound[cut[: bound.ndim]])
-        comparison = compare(Q, "invariant", spec, v, np.zeros_like(v), t)
+        comparison = compare(Q, INVARIANT, spec, v, np.zeros_like(v), t)
         if not comparison.ok:
             comparison.cause = rule
             found.failures.append(comparison)

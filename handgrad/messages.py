@@ -12,8 +12,8 @@ import functools
 from collections.abc import Iterable, Sequence
 
 from handgrad.cases import CaseSpec, make_case
-from handgrad.compare import Comparison
-from handgrad.engine import INVARIANT, CaseResult
+from handgrad.compare import INVARIANT, Comparison
+from handgrad.engine import CaseResult
 from handgrad.finite_differences import FiniteDifferences, finite_differences
 from handgrad.quantities import ORDER, QUANTITIES
 
@@ -25,9 +25,9 @@ SHOWN = 3
 
 def rank(results: Iterable[CaseResult]) -> list[tuple[CaseResult, Comparison | None]]:
     """Every failure, in the order to show them: the smallest case first (the easiest to
-    reason about), and within a case the contract errors, then the quantity furthest
-    upstream in the derivation (a wrong p makes everything after it wrong), then the
-    references before the invariants. ``None`` stands for a candidate that raised."""
+    reason about); within a case, a candidate that raised or wrote into its inputs
+    (``None``), then the quantity furthest upstream in the derivation (a wrong p makes
+    everything after it wrong), the references before the invariants, the worst first."""
     order = {"torch": 0, "jax": 1, INVARIANT: 2}
     failed = sorted((r for r in results if not r.passed), key=lambda r: (r.spec.size, str(r.spec)))
     out: list[tuple[CaseResult, Comparison | None]] = []

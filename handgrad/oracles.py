@@ -5,12 +5,13 @@ The oracles in ``references/`` are written for one case. The batching lives here
 dtype; torch's goes through ``torch.func.vmap``. Either way each case's values come from
 that framework's autograd applied to that case's own arrays: vmap maps a function over a
 leading axis without mixing cases. The padded classes, rows and columns add exact zeros
-(:mod:`handgrad.batch`), and ``tests/test_engine.py`` proves that the true slice equals
-the plain, unpadded call, labels included.
+(:mod:`handgrad.batch`), and ``tests/test_engine.py`` proves that the true slice matches
+the plain, unpadded call within the gate's tolerance, labels included.
 
 Framework state lives in two documented places: ``references.jax_ref`` enables JAX's
-float64 (x64) when imported, before any array exists, and :func:`configure` sets torch's
-thread count. The gate's entry points (the pytest plugin, the command line and
+float64 (x64) when it is imported, which the engine does before it makes any JAX array (a
+host process that already made float32 JAX arrays keeps them), and :func:`configure` sets
+torch's thread count. The gate's entry points (the pytest plugin, the command line and
 :func:`handgrad.verify`) call :func:`configure`; nothing else changes it.
 """
 

@@ -1,10 +1,12 @@
 """The gate's pytest plugin: its options, its fixtures, and the report it writes.
 
 Registered through the ``pytest11`` entry point, so any test suite with handgrad installed
-gets ``--candidate``, ``--seed``, ``--cases``, ``--slow`` and ``--report-dir``, the
-``candidate`` and ``handgrad_options`` fixtures, and the ``handgrad_record`` fixture that
-adds a test's results to the run's report. Tallies travel from pytest-xdist workers to the
-controller as user properties, and only the controller writes the report.
+gets ``--candidate``, ``--seed``, ``--cases`` and ``--report-dir``, the ``candidate`` and
+``handgrad_options`` fixtures, and the ``handgrad_record`` fixture that adds a test's
+results to the run's report. Tallies travel from pytest-xdist workers to the controller as
+user properties, and only the controller writes the report. Nothing here acts on a test
+that does not use these fixtures: the frameworks are configured when ``candidate`` is first
+requested, not when pytest starts.
 """
 
 from __future__ import annotations
@@ -63,18 +65,7 @@ class Options:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: long statistical runs (--slow runs them)")
     config.pluginmanager.register(VerifyReport(config), "handgrad-report")
-    oracles.configure()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run by `nox -s verify`, or pass --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -88,10 +79,13 @@ def handgrad_options(pytestconfig: pytest.Config) -> Options:
 
 @pytest.fixture(scope="session")
 def candidate(handgrad_options: Options) -> ModuleType:
+    """The module under test; the references' frameworks are configured here."""
     try:
-        return load_candidate(handgrad_options.candidate)
+        module = load_candidate(handgrad_options.candidate)
     except (ImportError, TypeError) as exc:
         raise pytest.UsageError(f"--candidate {handgrad_options.candidate}: {exc}") from exc
+    oracles.configure()
+    return module
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ tolerance, the rounding-error bound and the flush-to-zero floor (formulas in
 :mod:`handgrad.bounds`). Padding and unpadding follow from the axes: a padded batch holds
 each case in the top-left corner of every axis.
 
-Adding a quantity means adding a line here, its formula in ``manual/`` and its autograd
-value in ``references/``; nothing else is keyed by its name.
+Adding a quantity means a line here, its bound in :mod:`handgrad.bounds`, its formula in
+``manual/``, its autograd value in ``references/`` and, if the candidate's API grows, the
+line in :mod:`handgrad.candidate` that collects it (the engine refuses to run while a
+registered quantity is not collected). Diagnosis and finite differences know some
+quantities by name, for patterns and formulas of their own.
 """
 
 from __future__ import annotations

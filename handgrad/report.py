@@ -9,6 +9,7 @@ Markdown and JSON.
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -57,7 +58,7 @@ class Tally:
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = Row(*key)
-            row.update(1, ratio > 1, ratio, spec)
+            row.update(1, int(ratio > 1), ratio, spec)
 
     def add_all(self, results: Iterable[CaseResult]) -> None:
         for r in results:
@@ -68,7 +69,7 @@ class Tally:
         for r in data["rows"]:
             key = (r["quantity"], r["reference"], r["dtype"])
             row = self.rows.setdefault(key, Row(*key))
-            row.update(r["cases"], r["failed"], r["worst_ratio"], r["worst_case"])
+            row.update(r["cases"], r["failed"], float(r["worst_ratio"]), r["worst_case"])
 
     def as_dicts(self) -> list[dict[str, Any]]:
         rows = sorted(self.rows.values(), key=lambda r: (ORDER[r.quantity], r.reference, r.dtype))
@@ -97,10 +98,13 @@ def environment() -> dict[str, str]:
 
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
             seconds: float, failures: list[dict[str, str]]) -> dict[str, Any]:  # fmt: skip
-    """The report as one JSON-able dict."""
+    """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
+    failure) is written as the string "inf"."""
+    rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
+            for r in tally.as_dicts()]  # fmt: skip
     return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
-            "candidate_errors": tally.errors, "rows": tally.as_dicts(), "failures": failures,
+            "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": environment()}  # fmt: skip
 
 
@@ -127,7 +131,7 @@ def markdown(s: dict[str, Any]) -> str:
     for r in s["rows"]:
         lines.append(
             f"| {r['quantity']} | {r['reference']} | {r['dtype']} | {r['cases']} | "
-            f"{r['failed']} | {r['worst_ratio']:.3g} | {r['status']} | `{r['worst_case']}` |"
+            f"{r['failed']} | {float(r['worst_ratio']):.3g} | {r['status']} | `{r['worst_case']}` |"
         )
     if s["candidate_errors"]:
         errors = s["candidate_errors"]
@@ -145,6 +149,6 @@ def write(directory: Path, s: dict[str, Any]) -> list[Path]:
     """Write verify.json and verify.md into ``directory``; return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "verify.json", directory / "verify.md"]
-    paths[0].write_text(json.dumps(s, indent=2) + "\n")
+    paths[0].write_text(json.dumps(s, indent=2, allow_nan=False) + "\n")
     paths[1].write_text(markdown(s))
     return paths

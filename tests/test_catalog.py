@@ -54,16 +54,28 @@ def test_catalog_is_large_enough() -> None:
     assert len(CORRECT) >= 6
 
 
+def modified_inputs(error: str) -> set[str]:
+    """The inputs a "modified its input(s) x, fwd.p (...)" error names, as x and p."""
+    if "modified its input(s) " not in error:
+        return set()
+    listed = error.split("modified its input(s) ", 1)[1].split(" (", 1)[0]
+    return {name.removeprefix("fwd.") for name in listed.split(", ")}
+
+
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_candidate_is_rejected(name: str) -> None:
+    """Rejected, in the right quantity, and with the right cause: the cause is looked for in
+    the diagnoses and contract errors only, not in the whole message (whose case line
+    holds words like "dtype" and "kink" whatever the diagnosis says)."""
     quantities, cause = WRONG[name]
     results, failures, text = run_gate(name)
     errors = [r.error for r in results if r.error]
     assert failures or errors, f"{name} passed the gate"
-    named = {c.quantity for c in failures} | {q for q in quantities for e in errors if q in e}
+    named = {c.quantity for c in failures} | {q for e in errors for q in modified_inputs(e)}
     assert named & set(quantities), f"{name}: failed in {named}, expected one of {quantities}"
     if cause is not None:
-        assert cause in text, f"{name}: no diagnosis mentioning {cause!r} in:\n{text[:3000]}"
+        causes = [c.cause for c in failures] + errors
+        assert any(cause in c for c in causes), f"{name}: no cause with {cause!r}:\n{text[:3000]}"
 
 
 @pytest.mark.parametrize("name", CORRECT)
@@ -103,14 +115,14 @@ def test_reproduce_command_reproduces(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main(["check", "--candidate", "manual", "--case", spec]) == 0
 
 
-def test_the_command_line_reports_a_broken_candidate_without_a_traceback(
+def test_the_command_line_refuses_a_module_without_the_api(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    spec = str(SPECS[6])  # |s2| in the thousands: softmax without the maximum overflows
+    spec = str(SPECS[0])
     assert cli.main(["check", "--candidate", "tests.candidates._compose", "--case", spec]) == 2
-    err = capsys.readouterr().err
-    assert "missing Params" in err
-    assert "Traceback" not in err
+    assert "handgrad check: TypeError: --candidate tests.candidates._compose: missing Params" in (
+        capsys.readouterr().err
+    )
 
 
 def test_gate_exit_status_through_pytest(tmp_path: Path) -> None:
@@ -152,3 +164,10 @@ def test_a_candidate_that_raises_is_rejected_with_the_step() -> None:
     assert large[0].error
     assert "softmax_no_max.softmax_jacobian raised" in large[0].error
     assert "contract broken: tests.candidates.softmax_no_max.softmax_jacobian raised" in text
+    # What it returned before raising is still compared: its p is NaN from overflow.
+    p = [c for c in large[0].failures if c.quantity == "p"]
+    assert p
+    assert "exp overflows" in p[0].cause
+    assert ("dp/ds2", "torch") not in large[
+        0
+    ].ratios  # never returned: neither compared nor counted

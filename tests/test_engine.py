@@ -54,7 +54,8 @@ def test_batched_references_equal_the_plain_ones(reference: str, dtype: str) -> 
 
 
 def test_a_batch_gives_each_case_its_own_values() -> None:
-    """A case's values do not depend on which other cases share its batch."""
+    """A case's values do not depend on which other cases share its batch (the same bucket
+    alone and among five others: vmap and the row stacking keep cases apart)."""
     specs = _as("float64")
     alone = oracles.batched_values(batch_of([cases.make_case(specs[2])], bucket(specs[0])), "torch")
     together = oracles.batched_values(batch_of([cases.make_case(s) for s in specs]), "torch")
@@ -63,13 +64,13 @@ def test_a_batch_gives_each_case_its_own_values() -> None:
 
 
 class Planted(ModuleType):
-    """manual, except that one quantity of the case with seed ``seed`` is changed at one
-    element."""
+    """manual, except that one quantity of one case (the one whose x is ``target``) is
+    changed at one element."""
 
-    def __init__(self, seed: int, quantity: str, index: tuple[int, ...], value: float) -> None:
+    def __init__(self, quantity: str, index: tuple[int, ...], value: float) -> None:
         super().__init__("planted")
         self.Params, self.cross_entropy = manual.Params, manual.cross_entropy
-        self.seed, self.quantity, self.index, self.value = seed, quantity, index, value
+        self.quantity, self.index, self.value = quantity, index, value
         self.target: Any = None  # the victim's x, which identifies its case
         self.rows = -1  # the victim's N, which identifies its p
 
@@ -108,7 +109,7 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
     specs = _as(dtype)
     batch = batch_of([cases.make_case(s) for s in specs])
     victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice
-    module = Planted(victim.spec.seed, quantity, index, value)
+    module = Planted(quantity, index, value)
     module.target, module.rows = victim.x, victim.spec.N
     results = verify_batch(module, batch)
     assert [r.passed for r in results] == [i != 2 for i in range(len(specs))]
@@ -118,6 +119,37 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
         assert c.index == index
         assert c.mismatches == 1
         assert math.isnan(c.got) if math.isnan(value) else c.got == np.float32(value)
+
+
+class WrongDtypeP(ModuleType):
+    """manual, but p comes back in float64 for float32 input, while its Jacobian comes
+    back right (cast to float32)."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong_dtype_p")
+        self.Params, self.cross_entropy = manual.Params, manual.cross_entropy
+
+    def forward(self, x: Any, params: Any) -> Any:
+        fwd = manual.forward(x, params)
+        return dataclasses.replace(fwd, p=fwd.p.astype(np.float64))
+
+    def backward(self, x: Any, y: Any, params: Any, fwd: Any, reduction: str = "mean") -> Any:
+        return manual.backward(x, y, params, dataclasses.replace(fwd, p=fwd.p.astype(x.dtype)),
+                               reduction)  # fmt: skip
+
+    def softmax_jacobian(self, p: Any) -> Any:
+        return manual.softmax_jacobian(p).astype(np.float32)
+
+
+def test_a_broken_p_is_reported_as_p_alone_and_does_not_stop_the_batch() -> None:
+    """A contract breach in p alone: p fails with its dtype named, and nothing else does
+    (the Jacobian is still compared, and passes); nothing crashes."""
+    batch = batch_of([cases.make_case(s) for s in _as("float32")])
+    results = verify_batch(WrongDtypeP(), batch)
+    for r in results:
+        assert {c.quantity for c in r.failures} == {"p"}
+        assert "wrong dtype: dtype float64, expected float32" in r.failures[0].cause
+        assert r.ratios[("dp/ds2", "torch")] <= 1
 
 
 def test_the_references_agree_with_each_other() -> None:
