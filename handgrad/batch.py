@@ -155,12 +155,21 @@ class Batch:
         sizes = self.true_dims[i]
         return np.array(padded[corner(i, [int(sizes["NDHC".index(a)]) for a in axes])])
 
-    def inputs(self, score_fill: float) -> dict[str, NDArray[Any]]:
-        """The padded inputs; padded classes get the score ``score_fill`` through b2."""
+    @functools.cached_property
+    def _zero_padded_inputs(self) -> dict[str, NDArray[Any]]:
         arrays = {k: [c.target_matrix(self.dtype) if k == "y" else getattr(c, k)
                       for c in self.cases] for k in INPUT_AXES}  # fmt: skip
-        return {k: self.pad(v, INPUT_AXES[k], score_fill if k == "b2" else 0.0)
-                for k, v in arrays.items()}  # fmt: skip
+        return {k: self.pad(v, INPUT_AXES[k]) for k, v in arrays.items()}
+
+    def inputs(self, score_fill: float) -> dict[str, NDArray[Any]]:
+        """The padded inputs; padded classes get the score ``score_fill`` through b2.
+        Padded once per batch: treat them as read-only."""
+        out = dict(self._zero_padded_inputs)
+        if score_fill != 0.0:
+            out["b2"] = np.where(self.mask_of(INPUT_AXES["b2"]), out["b2"], score_fill).astype(
+                self.dtype
+            )
+        return out
 
 
 def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:
