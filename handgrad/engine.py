@@ -67,39 +67,30 @@ class CaseResult:
         return not self.failures and not self.error
 
 
-def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
-        list[Arrays], list[str], dict[tuple[int, str], str]]:  # fmt: skip
-    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)).
-
-    A quantity the candidate never returned (it raised first) is a problem called
-    ``MISSING``: it is neither compared nor counted."""
-    outputs: list[Arrays] = []
-    errors: list[str] = []
-    problems: dict[tuple[int, str], str] = {}
-    for i, case in enumerate(batch.cases):
-        error = ""
-        try:
-            got = run_candidate(candidate, case)
-        except CandidateError as exc:
-            got, error = exc.partial, str(exc)
-        shapes = case.spec.shapes()
-        for q in QUANTITIES:
-            if q not in got and not error:
-                raise KeyError(f"run_candidate returned no {q!r}: a registered quantity must "
-                               "be collected from the candidate in handgrad/candidate.py")  # fmt: skip
-            problem = contract_problem(got[q], shapes[q], batch.dtype) if q in got else MISSING
-            if problem:
-                problems[(i, q)] = problem
-        outputs.append(got)
-        errors.append(error)
-    return outputs, errors, problems
+def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
+    """Verify ``specs`` in padded batches; yields results in batch order, not spec order."""
+    for _, batch in batches(specs):
+        yield from verify_batch(candidate, batch)
 
 
-def _pad_candidate(batch: Batch, outputs: list[Arrays],
-                   problems: dict[tuple[int, str], str]) -> Arrays:  # fmt: skip
-    """The candidate's case-wise values, padded; broken or missing ones left as zeros."""
-    return {q: batch.pad([None if (i, q) in problems else got[q] for i, got in enumerate(outputs)],
-                         QUANTITIES[q].axes) for q in CASE_WISE}  # fmt: skip
+def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResult]:
+    """Verify already-drawn cases, batched by dtype and bucket, in the order given."""
+    by_key: dict[Any, list[int]] = {}
+    for i, case in enumerate(cases):
+        by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
+    found: dict[int, CaseResult] = {}
+    for (dims, _), idx in by_key.items():
+        size = batch_size(dims)
+        for start in range(0, len(idx), size):
+            chunk = idx[start : start + size]
+            batch = batch_of([cases[i] for i in chunk], dims)
+            found |= dict(zip(chunk, verify_batch(candidate, batch), strict=True))
+    return [found[i] for i in range(len(cases))]
+
+
+def verify_case(candidate: ModuleType, case: Case) -> CaseResult:
+    """One case (the single-case command, Hypothesis, the catalog)."""
+    return verify_cases(candidate, [case])[0]
 
 
 def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
@@ -147,6 +138,41 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
     return results
 
 
+def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
+        list[Arrays], list[str], dict[tuple[int, str], str]]:  # fmt: skip
+    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)).
+
+    A quantity the candidate never returned (it raised first) is a problem called
+    ``MISSING``: it is neither compared nor counted."""
+    outputs: list[Arrays] = []
+    errors: list[str] = []
+    problems: dict[tuple[int, str], str] = {}
+    for i, case in enumerate(batch.cases):
+        error = ""
+        try:
+            got = run_candidate(candidate, case)
+        except CandidateError as exc:
+            got, error = exc.partial, str(exc)
+        shapes = case.spec.shapes()
+        for q in QUANTITIES:
+            if q not in got and not error:
+                raise KeyError(f"run_candidate returned no {q!r}: a registered quantity must "
+                               "be collected from the candidate in handgrad/candidate.py")  # fmt: skip
+            problem = contract_problem(got[q], shapes[q], batch.dtype) if q in got else MISSING
+            if problem:
+                problems[(i, q)] = problem
+        outputs.append(got)
+        errors.append(error)
+    return outputs, errors, problems
+
+
+def _pad_candidate(batch: Batch, outputs: list[Arrays],
+                   problems: dict[tuple[int, str], str]) -> Arrays:  # fmt: skip
+    """The candidate's case-wise values, padded; broken or missing ones left as zeros."""
+    return {q: batch.pad([None if (i, q) in problems else got[q] for i, got in enumerate(outputs)],
+                         QUANTITIES[q].axes) for q in CASE_WISE}  # fmt: skip
+
+
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
             got: Arrays, invariant_arrays: list[Any],
             jac: jacobian.Found | None) -> None:  # fmt: skip
@@ -186,29 +212,3 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
             c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity])
-
-
-def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
-    """Verify ``specs`` in padded batches; yields results in batch order, not spec order."""
-    for _, batch in batches(specs):
-        yield from verify_batch(candidate, batch)
-
-
-def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResult]:
-    """Verify already-drawn cases, batched by dtype and bucket, in the order given."""
-    by_key: dict[Any, list[int]] = {}
-    for i, case in enumerate(cases):
-        by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
-    found: dict[int, CaseResult] = {}
-    for (dims, _), idx in by_key.items():
-        size = batch_size(dims)
-        for start in range(0, len(idx), size):
-            chunk = idx[start : start + size]
-            batch = batch_of([cases[i] for i in chunk], dims)
-            found |= dict(zip(chunk, verify_batch(candidate, batch), strict=True))
-    return [found[i] for i in range(len(cases))]
-
-
-def verify_case(candidate: ModuleType, case: Case) -> CaseResult:
-    """One case (the single-case command, Hypothesis, the catalog)."""
-    return verify_cases(candidate, [case])[0]
