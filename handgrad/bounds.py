@@ -63,6 +63,7 @@ class Magnitudes:
     scale: Array
     classes: NDArray[np.bool_]
     resolve: Callable[[str], Array] = field(repr=False)
+    _abs: dict[str, Array] = field(default_factory=dict, repr=False)
 
     def acc(self, k: Array) -> Array:
         """ε·√k: the relative rounding error of a length-k accumulation."""
@@ -96,8 +97,10 @@ class Magnitudes:
         return out
 
     def abs_ref(self, name: str) -> Array:
-        out: Array = np.abs(self.ref[name])
-        return out
+        """|reference value|, computed once per quantity (the bounds share them)."""
+        if name not in self._abs:
+            self._abs[name] = np.abs(self.ref[name])
+        return self._abs[name]
 
 
 def T(a: Array) -> Array:
@@ -117,7 +120,12 @@ def rss(a: Array, b: Array, k: Array) -> Array:
     sb = b.max(axis=1, keepdims=True)
     sa[sa == 0] = 1.0
     sb[sb == 0] = 1.0
-    squared = sa * np.sqrt((a / sa) ** 2 @ (b / sb) ** 2) * sb
+    a2, b2 = a / sa, b / sb
+    a2 *= a2
+    b2 *= b2
+    squared = np.sqrt(a2 @ b2)
+    squared *= sa
+    squared *= sb
     out: Array = np.maximum(squared, (a @ b) / np.sqrt(np.maximum(k, 1.0)))
     return out
 

@@ -106,9 +106,11 @@ def worst_ratios(got: NDArray[Any], want: NDArray[Any] | None, tol: NDArray[Any]
     ``want=None`` compares with 0 (the invariants). ``positive=True`` promises that no
     tolerance is 0, so that 0/0 cannot occur and the division needs no mask.
     """
-    err = np.asarray(got, dtype=np.float64).copy() if want is None else np.subtract(
-        got, want, dtype=np.float64)  # fmt: skip
-    np.abs(err, out=err)
+    if want is None:
+        err = np.abs(got, dtype=np.float64)
+    else:
+        err = np.subtract(got, want, dtype=np.float64)
+        np.abs(err, out=err)
     if positive:
         with np.errstate(over="ignore"):
             ratio = np.divide(err, tol, out=err)

@@ -65,11 +65,12 @@ def invariants(g: NDArray[Any], p: NDArray[Any], classes: NDArray[Any], eps: flo
     and its p (R×C): symmetry within ρ·ε·|g|, rows summing to 0 within the rounding of
     one sum of C terms (C = each row's true number of classes)."""
     symmetric = g - np.swapaxes(g, -1, -2)
-    sym_tol = np.abs(g)
+    magnitude = np.abs(g)
+    rounding = eps * np.sqrt(classes.sum(axis=-1, keepdims=True)) + eps
+    row_tol = SAFETY * (rounding * (magnitude.sum(axis=-1) + np.abs(p)) + tiny)
+    sym_tol = magnitude  # reused in place: ρ·(ε·|g| + tiny)
     sym_tol *= SAFETY * eps
     sym_tol += SAFETY * tiny
-    rounding = eps * np.sqrt(classes.sum(axis=-1, keepdims=True)) + eps
-    row_tol = SAFETY * (rounding * (np.abs(g).sum(axis=-1) + np.abs(p)) + tiny)
     return [(symmetric, sym_tol), (g.sum(axis=-1), row_tol)]
 
 
