@@ -24,7 +24,7 @@ batch gives each case exactly its own bound. True sizes enter as per-case arrays
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -62,8 +62,22 @@ class Magnitudes:
     c: Array
     scale: Array
     classes: NDArray[np.bool_]
-    resolve: Callable[[str], Array] = field(repr=False)
+    formulas: Mapping[str, Callable[[Magnitudes], Array]] = field(repr=False)
+    """Each quantity's bound formula (the registry's ``bound``)."""
+    mask: Callable[[str], NDArray[np.bool_]] = field(repr=False)
+    """Each quantity's true elements in the batch."""
+    _bounds: dict[str, Array] = field(default_factory=dict, repr=False)
     _abs: dict[str, Array] = field(default_factory=dict, repr=False)
+
+    def resolve(self, name: str) -> Array:
+        """Quantity ``name``'s bound, zero in the padding; each computed once. (A method,
+        not a closure: a closure over this object would make a reference cycle that keeps
+        a whole batch's arrays alive until the garbage collector runs.)"""
+        if name not in self._bounds:
+            bound = self.formulas[name](self)
+            bound *= self.mask(name)
+            self._bounds[name] = bound
+        return self._bounds[name]
 
     def acc(self, k: Array) -> Array:
         """ε·√k: the relative rounding error of a length-k accumulation."""

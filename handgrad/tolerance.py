@@ -35,29 +35,20 @@ def magnitudes(batch: Batch, ref: Arrays) -> Magnitudes:
         for k, v in ref.items()
         if k in USED
     }
-    bounds: Arrays = {}
-
-    def resolve(name: str) -> NDArray[Any]:
-        if name not in bounds:
-            q = QUANTITIES[name]
-            bound = q.bound(m)
-            bound *= batch.mask(name)
-            bounds[name] = bound
-        return bounds[name]
 
     def size(axis: str) -> NDArray[Any]:
         return batch.size(axis).astype(np.float64)[:, None, None]
 
-    m = Magnitudes(
+    return Magnitudes(
         eps=float(np.finfo(batch.dtype).eps),
         x=a["x"], w1=a["w1"], b1=a["b1"][:, None, :], w2=a["w2"], b2=a["b2"][:, None, :],
         y=inputs["y"].astype(np.float64), ref=masked,
         n=size("N"), d=size("D"), h=size("H"), c=size("C"),
         scale=np.where(batch.mean, 1.0 / batch.size("N"), 1.0)[:, None, None],
         classes=batch.mask_of(INPUT_AXES["b2"])[:, None, :],
-        resolve=resolve,
+        formulas={name: q.bound for name, q in QUANTITIES.items()},
+        mask=batch.mask,
     )  # fmt: skip
-    return m
 
 
 def tolerances(batch: Batch, ref: Arrays) -> tuple[Arrays, Magnitudes]:
