@@ -7,9 +7,9 @@ from types import ModuleType
 
 from handgrad import oracles
 from handgrad.candidate import load_candidate
-from handgrad.cases import edge_specs, random_specs
 from handgrad.engine import CaseResult, verify_many
 from handgrad.report import Tally
+from handgrad.scope import Scope
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Outcome:
 
     results: list[CaseResult]
     tally: Tally
+    scope: Scope
 
     @property
     def passed(self) -> bool:
@@ -25,16 +26,20 @@ class Outcome:
 
 
 def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int = 0,
-           edge: bool = True, torch_threads: int = oracles.TORCH_THREADS) -> Outcome:  # fmt: skip
+           edge: bool = True, scope: Scope | None = None,
+           torch_threads: int = oracles.TORCH_THREADS) -> Outcome:  # fmt: skip
     """Verify ``candidate`` (a module or its import name) on ``cases`` random cases drawn
-    from ``seed``, plus the named edge cases unless ``edge`` is false. torch runs on
-    ``torch_threads`` threads meanwhile; the caller's setting is restored afterwards."""
+    from ``seed``, plus the named edge cases unless ``edge`` is false, all within
+    ``scope`` (default: the candidate's declared ``HANDGRAD_SCOPE``, else the full
+    contract). torch runs on ``torch_threads`` threads meanwhile; the caller's setting is
+    restored afterwards."""
     import torch
 
-    specs = random_specs(seed, cases) + (edge_specs(seed) if edge else [])
+    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
+    scope = scope or Scope.of(module)
+    specs = scope.random_specs(seed, cases) + (scope.edge_specs(seed) if edge else [])
     if cases < 0 or not specs:
         raise ValueError(f"cases: expected at least 1 case in all, got {cases} (edge={edge})")
-    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
     before = torch.get_num_threads()
     oracles.configure(torch_threads)
     try:
@@ -43,4 +48,4 @@ def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int 
         oracles.configure(before)
     tally = Tally()
     tally.add_all(results)
-    return Outcome(results, tally)
+    return Outcome(results, tally, scope)

@@ -159,13 +159,16 @@ EDGE_SHAPES: tuple[tuple[int, int, int, int], ...] = (
 STRESS_SHAPE = (33, 17, 25, 7)
 
 
-def edge_specs(seed: int = 0) -> list[CaseSpec]:
-    """The edge shapes × dtype × target × reduction, then every stress kind likewise."""
+def edge_specs(seed: int = 0, dtypes: tuple[str, ...] = DTYPES,
+               targets: tuple[str, ...] = TARGETS,
+               reductions: tuple[str, ...] = REDUCTIONS) -> list[CaseSpec]:  # fmt: skip
+    """The edge shapes × dtype × target × reduction, then every stress kind likewise (only
+    the given dtypes, targets and reductions: a declared scope)."""
     grid = [(shape, "random") for shape in EDGE_SHAPES]
     grid += [(STRESS_SHAPE, kind) for kind in KINDS[1:]]
     return [CaseSpec(*shape, dtype, target, reduction, kind, seed)
-            for shape, kind in grid for dtype in DTYPES for target in TARGETS
-            for reduction in REDUCTIONS]  # fmt: skip
+            for shape, kind in grid for dtype in dtypes for target in targets
+            for reduction in reductions]  # fmt: skip
 
 
 BIG = {"N": 512, "D": 512, "H": 512, "C": 256}
@@ -173,12 +176,23 @@ BIG = {"N": 512, "D": 512, "H": 512, "C": 256}
 implementations only break past small sizes."""
 
 
+def _pick(rng: np.random.Generator, full: tuple[str, ...], allowed: tuple[str, ...]) -> str:
+    """A uniform draw from ``allowed``; from the full scope it is exactly the draw from
+    ``full``, so the full contract's cases do not depend on how scopes are drawn."""
+    value = str(rng.choice(full))
+    return value if value in allowed else str(rng.choice(allowed))
+
+
 def random_specs(
-    seed: int, n: int, small: int = 64, big_share: float = 1 / 16, dtype: str | None = None
-) -> list[CaseSpec]:
+    seed: int, n: int, small: int = 64, big_share: float = 1 / 16, dtype: str | None = None,
+    dtypes: tuple[str, ...] = DTYPES, targets: tuple[str, ...] = TARGETS,
+    reductions: tuple[str, ...] = REDUCTIONS,
+) -> list[CaseSpec]:  # fmt: skip
     """``n`` cases: N, D, H, C uniform in 1..small, except that a ``big_share`` of the cases
-    has one dimension drawn from small+1 up to its ``BIG`` bound. Every other field (the
-    dtype too, unless given) is drawn uniformly; each case gets its own data seed."""
+    has one dimension drawn from small+1 up to its ``BIG`` bound. Every other field is drawn
+    uniformly from its allowed values (a declared scope: ``dtypes``, ``targets``,
+    ``reductions``), the dtype fixed instead if ``dtype`` is given; each case gets its own
+    data seed."""
     rng = np.random.default_rng(seed)
     specs = []
     for _ in range(n):
@@ -186,9 +200,10 @@ def random_specs(
         if rng.random() < big_share:
             name = str(rng.choice(list(BIG)))
             dims[name] = int(rng.integers(small + 1, BIG[name] + 1))
-        drawn = str(rng.choice(DTYPES))
+        drawn = _pick(rng, DTYPES, dtypes)
         specs.append(CaseSpec(**dims, dtype=dtype or drawn,
-                              target=str(rng.choice(TARGETS)),
-                              reduction=str(rng.choice(REDUCTIONS)), kind=str(rng.choice(KINDS)),
+                              target=_pick(rng, TARGETS, targets),
+                              reduction=_pick(rng, REDUCTIONS, reductions),
+                              kind=str(rng.choice(KINDS)),
                               seed=int(rng.integers(2**31))))  # fmt: skip
     return specs

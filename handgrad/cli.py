@@ -22,6 +22,7 @@ from handgrad.api import verify
 from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
 from handgrad.engine import verify_case
+from handgrad.scope import AXES, Scope
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -37,13 +38,16 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
-    outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge)
+    scope = Scope.of(args.module, **{axis: getattr(args, axis) for axis in AXES})
+    outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge,
+                     scope=scope)  # fmt: skip
     text = messages.summary(outcome.results)
+    print(scope.describe())
     print(text or f"all {len(outcome.results)} cases passed")
     if args.report_dir is not None:
         failures = [{"test": "handgrad run", "message": text}] if text else []
         s = report.summary(outcome.tally, args.candidate, args.seed, args.cases, not text,
-                           time.time() - started, failures)  # fmt: skip
+                           time.time() - started, failures, scope)  # fmt: skip
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1
@@ -62,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
     run.add_argument("--no-edge", action="store_true", help="leave out the named edge cases")
     run.add_argument("--report-dir", type=Path, default=None, help="write verify.md/.json here")
+    for axis, (_, values) in AXES.items():
+        run.add_argument(f"--{axis}", default=None,
+                         help=f"declared scope: a comma list from {','.join(values)}")  # fmt: skip
     return top
 
 
@@ -69,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.module = load_candidate(args.candidate)
-    except (ImportError, TypeError) as exc:
+        if args.verb == "run":
+            Scope.of(args.module, **{axis: getattr(args, axis) for axis in AXES})
+    except (ImportError, TypeError, ValueError) as exc:
         # A message, not a traceback: the user's module failed to import or lacks the API.
         print(f"handgrad {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

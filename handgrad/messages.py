@@ -16,6 +16,7 @@ from handgrad.compare import INVARIANT, Comparison
 from handgrad.engine import CaseResult
 from handgrad.finite_differences import FiniteDifferences, finite_differences
 from handgrad.quantities import ORDER, QUANTITIES
+from handgrad.scope import AXES
 
 FD_MAX_ELEMENTS = 4096
 """Finite differences cost two forward passes per element: only for small cases."""
@@ -100,6 +101,25 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
     return "\n".join(lines)
 
 
+def narrower_scope(results: Sequence[CaseResult]) -> str:
+    """When every failing case has one value of a scope axis that passing cases do not
+    share, say so and name the option that declares a scope without it ("" otherwise).
+    The failure stands: this only tells a candidate that does not claim that value how to
+    say so."""
+    failed = [r for r in results if not r.passed]
+    passed = [r for r in results if r.passed]
+    for axis, (field, values) in AXES.items():
+        bad = {getattr(r.spec, field) for r in failed}
+        good = {getattr(r.spec, field) for r in passed} - bad
+        if failed and len(bad) == 1 and good:
+            (value,) = bad
+            keep = ",".join(v for v in values if v in good)
+            return (f"every failing case has {field}={value}, and every other {field} "
+                    f"passed: if your implementation does not claim {field}={value}, declare "
+                    f"the scope it supports (--{axis} {keep}, or HANDGRAD_SCOPE in its module)")  # fmt: skip
+    return ""
+
+
 def summary(results: Sequence[CaseResult], shown: int | None = SHOWN) -> str:
     """The empty string if every case passed; else a headline and the first ``shown``
     failures in full (all of them for None), one per case and quantity, in the order of
@@ -112,6 +132,9 @@ def summary(results: Sequence[CaseResult], shown: int | None = SHOWN) -> str:
     head = f"{cases} of {len(results)} case(s) failed"
     if quantities:
         head += f", in {', '.join(quantities)}"
+    hint = narrower_scope(results)
+    if hint:
+        head += f"\n{hint}"
     # One message per case and quantity: the line about the other reference says whether
     # it agrees, so repeating the quantity against it adds nothing.
     seen: set[tuple[str, str]] = set()

@@ -24,6 +24,7 @@ import pytest
 from handgrad import oracles, report
 from handgrad.candidate import load_candidate
 from handgrad.engine import CaseResult
+from handgrad.scope import ATTRIBUTE, AXES, Scope
 
 PROPERTY = "handgrad"
 
@@ -55,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--report-dir", default=None,
                     help="write verify.md and verify.json here")  # fmt: skip
+    for axis, (_, values) in AXES.items():
+        group.addoption(f"--{axis}", default=None,
+                        help=f"declared scope: a comma list from {','.join(values)} "
+                        f"(default: the candidate's {ATTRIBUTE}, else all)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Options:
     candidate: str
     seed: int
     cases: int
+    scope: dict[str, str | None]
+    """The scope options as given (None: not given)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,8 +80,9 @@ def handgrad_options(pytestconfig: pytest.Config) -> Options:
     cases = int(pytestconfig.getoption("cases"))
     if cases < 1:
         raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
+    scope = {axis: pytestconfig.getoption(axis) for axis in AXES}
     return Options(str(pytestconfig.getoption("candidate")),
-                   int(pytestconfig.getoption("seed")), cases)  # fmt: skip
+                   int(pytestconfig.getoption("seed")), cases, scope)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +94,15 @@ def candidate(handgrad_options: Options) -> ModuleType:
         raise pytest.UsageError(f"--candidate {handgrad_options.candidate}: {exc}") from exc
     oracles.configure()
     return module
+
+
+@pytest.fixture(scope="session")
+def handgrad_scope(candidate: ModuleType, handgrad_options: Options) -> Scope:
+    """What to verify: the candidate's declared scope, overridden by the options."""
+    try:
+        return Scope.of(candidate, **handgrad_options.scope)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture
@@ -101,6 +118,14 @@ def handgrad_record(
 
 
 class VerifyReport:
+    def _scope(self) -> Scope | None:
+        """The run's scope, for the report (None if the candidate cannot be loaded)."""
+        try:
+            module = load_candidate(str(self.config.getoption("candidate")))
+            return Scope.of(module, **{axis: self.config.getoption(axis) for axis in AXES})
+        except (ImportError, TypeError, ValueError):
+            return None
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.tally = report.Tally()
@@ -137,6 +162,7 @@ class VerifyReport:
             opt = self.config.getoption
             s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
                                int(opt("cases")), int(exitstatus) == 0,
-                               time.time() - self.started, self.failures)  # fmt: skip
+                               time.time() - self.started, self.failures,
+                               self._scope())  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

@@ -19,6 +19,7 @@ from typing import Any
 
 from handgrad.engine import CaseResult
 from handgrad.quantities import ORDER
+from handgrad.scope import AXES, Scope
 
 
 @dataclass
@@ -97,12 +98,16 @@ def environment() -> dict[str, str]:
 
 
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
-            seconds: float, failures: list[dict[str, str]]) -> dict[str, Any]:  # fmt: skip
+            seconds: float, failures: list[dict[str, str]],
+            scope: Scope | None = None) -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
     failure) is written as the string "inf"."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
+    scope = scope or Scope()
     return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
+            "scope": {axis: list(getattr(scope, axis)) for axis in AXES},
+            "scope_statement": scope.describe(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": environment()}  # fmt: skip
@@ -118,6 +123,8 @@ def markdown(s: dict[str, Any]) -> str:
             f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge "
             f"cases; **{verdict}**"
         ),
+        "",
+        s["scope_statement"],
         "",
         (
             "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); "

@@ -17,24 +17,30 @@ from hypothesis import strategies as st
 from handgrad import cases, messages
 from handgrad.engine import CaseResult, verify_case, verify_cases, verify_many
 from handgrad.pytest_plugin import Options
+from handgrad.scope import Scope
 
 Record = Callable[[Iterable[CaseResult]], None]
 EDGE = cases.edge_specs()
 
 
 @pytest.fixture(scope="module")
-def edge_results(candidate: ModuleType, handgrad_options: Options) -> dict[str, CaseResult]:
-    """Every edge case, verified together in batches; each test below reads its own."""
-    specs = [dataclasses.replace(s, seed=s.seed + handgrad_options.seed) for s in EDGE]
+def edge_results(candidate: ModuleType, handgrad_options: Options,
+                 handgrad_scope: Scope) -> dict[str, CaseResult]:  # fmt: skip
+    """Every edge case in the scope, verified together in batches; each test below reads
+    its own."""
+    inside = [s for s in EDGE if handgrad_scope.contains(s)]
+    specs = [dataclasses.replace(s, seed=s.seed + handgrad_options.seed) for s in inside]
     results = verify_cases(candidate, [cases.make_case(s) for s in specs])
-    return {str(s): r for s, r in zip(EDGE, results, strict=True)}
+    return {str(s): r for s, r in zip(inside, results, strict=True)}
 
 
 @pytest.mark.parametrize("spec", EDGE, ids=[str(s) for s in EDGE])
 def test_edge_case(spec: cases.CaseSpec, edge_results: dict[str, CaseResult],
-                   handgrad_record: Record) -> None:  # fmt: skip
+                   handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """Named shapes (N = 1, C = 1, C = 2, H = 1, D = 1), every target form, and the stress
     kinds: exact zeros in s1, |s2| in the thousands, probabilities near underflow."""
+    if not handgrad_scope.contains(spec):
+        pytest.skip(f"outside the declared scope; not verified ({handgrad_scope.as_options()})")
     result = edge_results[str(spec)]
     handgrad_record([result])
     failure = messages.summary([result])
@@ -46,11 +52,12 @@ CHUNKS = 8
 
 @pytest.mark.parametrize("chunk", range(CHUNKS), ids=lambda c: f"chunk{c}")
 def test_random_cases(chunk: int, candidate: ModuleType, handgrad_options: Options,
-                      handgrad_record: Record) -> None:  # fmt: skip
+                      handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """``--cases`` random shapes (N, D, H, C in 1..64; one case in sixteen has one dimension
     up to 512), both dtypes, every target form, reduction and stress kind, in padded
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
-    specs = cases.random_specs(handgrad_options.seed, handgrad_options.cases)[chunk::CHUNKS]
+    specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
+    specs = specs[chunk::CHUNKS]
     run_bulk(candidate, specs, handgrad_record)
 
 
@@ -63,7 +70,7 @@ def run_bulk(candidate: ModuleType, specs: list[cases.CaseSpec], record: Record)
 
 
 @st.composite
-def specs(draw: st.DrawFn) -> cases.CaseSpec:
+def specs(draw: st.DrawFn, scope: Scope) -> cases.CaseSpec:
     """Like ``cases.random_specs``: small dims, at most one large; shrinks to no large."""
     dims = {name: draw(st.integers(1, 64)) for name in "NDHC"}
     # One case in three has a large dimension; the draw shrinks towards none.
@@ -72,15 +79,15 @@ def specs(draw: st.DrawFn) -> cases.CaseSpec:
         big = "NDHC"[which - 8]
         dims[big] = draw(st.integers(65, cases.BIG[big]))
     return cases.CaseSpec(
-        **dims, dtype=draw(st.sampled_from(cases.DTYPES)),
-        target=draw(st.sampled_from(cases.TARGETS)),
-        reduction=draw(st.sampled_from(cases.REDUCTIONS)),
+        **dims, dtype=draw(st.sampled_from(scope.dtypes)),
+        target=draw(st.sampled_from(scope.targets)),
+        reduction=draw(st.sampled_from(scope.reductions)),
         kind=draw(st.sampled_from(cases.KINDS)), seed=draw(st.integers(0, 2**31 - 1)),
     )  # fmt: skip
 
 
 def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
-                           handgrad_record: Record) -> None:  # fmt: skip
+                           handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """Hypothesis draws shapes from 1 to 512 and, on failure, shrinks to the smallest
     failing one (fewest large dimensions, then smallest sizes). It runs a tenth of
     ``--cases`` examples, seeded by ``--seed``."""
@@ -89,7 +96,7 @@ def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
     @settings(max_examples=max(10, handgrad_options.cases // 10), deadline=None,
               database=None, print_blob=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
-    @given(spec=specs())
+    @given(spec=specs(handgrad_scope))
     def check(spec: cases.CaseSpec) -> None:
         result = verify_case(candidate, cases.make_case(spec))
         handgrad_record([result])
@@ -107,9 +114,13 @@ FALSE_ALARM_CHUNKS = 10
 @pytest.mark.parametrize("chunk", range(FALSE_ALARM_CHUNKS), ids=lambda c: f"chunk{c}")
 @pytest.mark.parametrize("dtype", cases.DTYPES)
 def test_no_false_alarms(dtype: str, chunk: int, candidate: ModuleType,
-                         handgrad_options: Options, handgrad_record: Record) -> None:  # fmt: skip
+                         handgrad_options: Options, handgrad_scope: Scope,
+                         handgrad_record: Record) -> None:  # fmt: skip
     """10,000 random cases per dtype, none of which may fail a correct candidate: the proof
     that the tolerances never cry wolf. Dealt into chunks for ``-n auto``."""
+    if dtype not in handgrad_scope.dtypes:
+        pytest.skip(f"{dtype} is outside the declared scope; not verified")
     seed = handgrad_options.seed + 1 + cases.DTYPES.index(dtype)  # not the bulk run's draws
-    specs = cases.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)[chunk::FALSE_ALARM_CHUNKS]
+    specs = handgrad_scope.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)
+    specs = specs[chunk::FALSE_ALARM_CHUNKS]
     run_bulk(candidate, specs, handgrad_record)

@@ -1,0 +1,101 @@
+"""What a candidate claims to support, and so what the gate verifies: its declared scope.
+
+Coursework code usually supports integer labels with a mean reduction and nothing else.
+A scope names the dtypes, target forms and reductions to verify; every source of cases
+(random, edge, Hypothesis, the no-false-alarm run) draws only from it, and the report says
+plainly what was verified and what was not.
+
+A candidate module may declare its own scope in one attribute::
+
+    HANDGRAD_SCOPE = {"targets": ["labels"], "reductions": ["mean"]}
+
+and the options ``--dtypes``, ``--targets`` and ``--reductions`` (comma lists) override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import ModuleType
+from typing import Any
+
+from handgrad.cases import DTYPES, REDUCTIONS, TARGETS, CaseSpec, edge_specs, random_specs
+
+ATTRIBUTE = "HANDGRAD_SCOPE"
+AXES = {"dtypes": ("dtype", DTYPES), "targets": ("target", TARGETS),
+        "reductions": ("reduction", REDUCTIONS)}  # fmt: skip
+"""Each scope axis: the CaseSpec field it restricts and every value it can take."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The values of each axis to verify; the full contract by default."""
+
+    dtypes: tuple[str, ...] = DTYPES
+    targets: tuple[str, ...] = TARGETS
+    reductions: tuple[str, ...] = REDUCTIONS
+
+    def __post_init__(self) -> None:
+        for axis, (_, allowed) in AXES.items():
+            values = getattr(self, axis)
+            unknown = [v for v in values if v not in allowed]
+            if unknown or not values:
+                raise ValueError(f"--{axis}: expected a comma list from {', '.join(allowed)}, "
+                                 f"got {','.join(values) or 'nothing'}")  # fmt: skip
+            # Keep the canonical order, so that the draws do not depend on how it was written.
+            object.__setattr__(self, axis, tuple(v for v in allowed if v in values))
+
+    @classmethod
+    def parse(cls, **options: str | None) -> Scope:
+        """A scope from comma-list options (None: the whole axis)."""
+        values = {axis: tuple(v.strip() for v in text.split(",") if v.strip())
+                  for axis, text in options.items() if text is not None}  # fmt: skip
+        return cls(**values)
+
+    @classmethod
+    def of(cls, module: ModuleType, **options: str | None) -> Scope:
+        """The candidate's declared scope (its ``HANDGRAD_SCOPE``), overridden by options."""
+        declared: Any = getattr(module, ATTRIBUTE, {})
+        if not isinstance(declared, dict) or set(declared) - set(AXES):
+            raise TypeError(f"{module.__name__}.{ATTRIBUTE}: expected a dict with keys from "
+                            f"{', '.join(AXES)}, got {declared!r}")  # fmt: skip
+        merged = {axis: ",".join(values) for axis, values in declared.items()}
+        merged |= {axis: text for axis, text in options.items() if text is not None}
+        return cls.parse(**merged)
+
+    def random_specs(self, seed: int, n: int, dtype: str | None = None) -> list[CaseSpec]:
+        """``cases.random_specs`` within this scope (``dtype``: one dtype only)."""
+        dtypes = DTYPES if dtype is not None else self.dtypes
+        return random_specs(seed, n, dtype=dtype, dtypes=dtypes, targets=self.targets,
+                            reductions=self.reductions)  # fmt: skip
+
+    def edge_specs(self, seed: int) -> list[CaseSpec]:
+        """``cases.edge_specs`` within this scope."""
+        return edge_specs(seed, self.dtypes, self.targets, self.reductions)
+
+    @property
+    def full(self) -> bool:
+        return self == Scope()
+
+    def contains(self, spec: CaseSpec) -> bool:
+        return all(getattr(spec, field) in getattr(self, axis)
+                   for axis, (field, _) in AXES.items())  # fmt: skip
+
+    def left_out(self) -> dict[str, tuple[str, ...]]:
+        """Each axis's values that are not verified (empty axes left out)."""
+        out = {axis: tuple(v for v in allowed if v not in getattr(self, axis))
+               for axis, (_, allowed) in AXES.items()}  # fmt: skip
+        return {axis: values for axis, values in out.items() if values}
+
+    def describe(self) -> str:
+        """Two sentences: what is verified, and what is not."""
+        verified = "; ".join(f"{f.name} {', '.join(getattr(self, f.name))}" for f in fields(self))
+        left = self.left_out()
+        if not left:
+            return f"Verified: the full contract ({verified})."
+        missing = "; ".join(f"{axis} {', '.join(values)}" for axis, values in left.items())
+        return f"Verified: {verified}. Not verified (outside the declared scope): {missing}."
+
+    def as_options(self) -> str:
+        """The command-line options that declare this scope ("" for the full one)."""
+        return " ".join(f"--{axis} {','.join(getattr(self, axis))}"
+                        for axis in self.left_out())  # fmt: skip
