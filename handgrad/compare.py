@@ -9,7 +9,10 @@ details a failure message needs. Both give the same worst ratio.
 The invariants need no reference: dL/ds1 is exactly 0 wherever s1 ≤ 0; the bias gradients
 are the column sums of dL/ds1 and dL/ds2; rows of dL/ds2 sum to 0 for targets that sum to
 1; the softmax Jacobian is symmetric with rows summing to 0. The last four hold exactly in
-real arithmetic, so their tolerance is ρ times the rounding of the one sum involved.
+real arithmetic, but a correct candidate may compute each side in its own order of
+operations: their tolerance is the gate's own tolerance of every quantity involved (what a
+correct implementation may differ by from the exact value) plus ρ times the rounding of the
+one sum the check itself does. No check may demand an order of operations.
 """
 
 from __future__ import annotations
@@ -133,8 +136,9 @@ class Invariant:
     rule: str
     uses: tuple[str, ...]
     """The candidate's quantities it reads: a case that broke the contract in one skips it."""
-    check: Callable[[Batch, Arrays], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]]
-    """(value, tolerance, which cases it applies to) for a padded batch of candidate values."""
+    check: Callable[[Batch, Arrays, Arrays], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]]
+    """(value, tolerance, which cases it applies to) for a padded batch of candidate values
+    and the batch's tolerances against the references."""
 
 
 def _eps_tiny(batch: Batch) -> tuple[float, float]:
@@ -153,29 +157,38 @@ def _all(batch: Batch) -> NDArray[np.bool_]:
     return np.ones(len(batch), dtype=bool)
 
 
-def _masked_at_kink(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+def _within(batch: Batch, tol: Arrays, name: str) -> NDArray[Any]:
+    """A quantity's tolerance with 0 (not ∞) in the padding, for summing."""
+    out: NDArray[Any] = np.where(batch.mask(name), tol[name], 0.0)
+    return out
+
+
+def _masked_at_kink(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
+    _ = tol  # exact: [s1 > 0] is 0 at s1 ≤ 0 in any order of operations
     value = np.where(g["s1"] <= 0, g["dL/ds1"], 0.0)
     return value, np.zeros_like(value), _all(batch)
 
 
-def _column_sums(bias: str, ds: str) -> Callable[[Batch, Arrays], tuple[Any, Any, Any]]:
-    def check(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+def _column_sums(bias: str, ds: str) -> Callable[[Batch, Arrays, Arrays], tuple[Any, Any, Any]]:
+    def check(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
         _, tiny = _eps_tiny(batch)
         value = g[bias] - g[ds].sum(axis=1)
         bound = _sum_rounding(batch, "N")[:, None] * np.abs(g[ds]).sum(axis=1) + tiny
-        return value, SAFETY * bound, _all(batch)
+        allowed = tol[bias] + _within(batch, tol, ds).sum(axis=1)
+        return value, SAFETY * bound + allowed, _all(batch)
 
     return check
 
 
-def _rows_sum_to_zero(batch: Batch, g: Arrays) -> tuple[Any, Any, Any]:
+def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
     _, tiny = _eps_tiny(batch)
     y = batch.inputs(0.0)["y"].astype(np.float64)
     normalised = np.array([c.spec.target in ("labels", "onehot", "soft") for c in batch.cases])
     scale = np.where(batch.mean, 1.0 / batch.size("N"), 1.0)[:, None]
     sums = np.abs(g["dL/ds2"]).sum(axis=2) + scale * np.abs(y).sum(axis=2)
     bound = _sum_rounding(batch, "C")[:, None] * sums + tiny
-    return g["dL/ds2"].sum(axis=2), SAFETY * bound, normalised
+    allowed = _within(batch, tol, "dL/ds2").sum(axis=2)
+    return g["dL/ds2"].sum(axis=2), SAFETY * bound + allowed, normalised
 
 
 INVARIANTS = (

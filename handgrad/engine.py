@@ -106,7 +106,7 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
             ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
     invariant_arrays = []
     for inv in INVARIANTS:
-        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses})
+        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol)
         bound[~batch.mask_of(inv.axes)] = np.inf
         worst = worst_ratios(value, None, bound)
         skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])

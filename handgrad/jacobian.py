@@ -59,18 +59,23 @@ def _chunks(batch: Batch) -> Iterator[list[int]]:
         yield chunk
 
 
-def invariants(g: NDArray[Any], p: NDArray[Any], classes: NDArray[Any], eps: float,
+def invariants(g: NDArray[Any], p: NDArray[Any], tol: NDArray[Any], row_tol_sums: NDArray[Any],
+               classes: NDArray[Any], eps: float,
                tiny: float) -> list[tuple[NDArray[Any], NDArray[Any]]]:  # fmt: skip
     """(value, tolerance) of each rule in ``RULES`` for candidate rows g (R×C×C, float64)
-    and its p (R×C): symmetry within ρ·ε·|g|, rows summing to 0 within the rounding of
-    one sum of C terms (C = each row's true number of classes)."""
+    and its p (R×C). As for every invariant (:mod:`handgrad.compare`), the tolerance is the
+    gate's tolerance of the elements involved (``tol``, and its row sums ``row_tol_sums``)
+    plus ρ times the check's own rounding: ε·|g| for the difference, one sum of C terms for
+    the rows (C = each row's true number of classes)."""
     symmetric = g - np.swapaxes(g, -1, -2)
     magnitude = np.abs(g)
     rounding = eps * np.sqrt(classes.sum(axis=-1, keepdims=True)) + eps
-    row_tol = SAFETY * (rounding * (magnitude.sum(axis=-1) + np.abs(p)) + tiny)
-    sym_tol = magnitude  # reused in place: ρ·(ε·|g| + tiny)
+    row_tol = SAFETY * (rounding * (magnitude.sum(axis=-1) + np.abs(p)) + tiny) + row_tol_sums
+    sym_tol = magnitude  # reused in place: ρ·(ε·|g| + tiny) + tol + tolᵀ
     sym_tol *= SAFETY * eps
     sym_tol += SAFETY * tiny
+    sym_tol += tol
+    sym_tol += np.swapaxes(tol, -1, -2)
     return [(symmetric, sym_tol), (g.sum(axis=-1), row_tol)]
 
 
@@ -101,6 +106,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
         refs = {name: oracles.JACOBIAN[name](rows[a:b]) for name, rows in s2_rows.items()}
         classes = batch.row_classes[a:b]
         tol = jacobian_tolerance(p_rows[a:b], ep_rows[a:b], eps, tiny)
+        row_tol_sums = (tol * classes[:, None, :]).sum(axis=-1)  # before the padding's ∞
         if not classes.all():
             tol[~(classes[:, :, None] & classes[:, None, :])] = np.inf
         g = np.zeros((b - a, C, C))
@@ -114,7 +120,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
                 gp[local[k] : local[k] + n, :c] = out["p"]
         # Every tolerance here is at least ρ·tiny > 0 (∞ in the padding): no 0/0.
         per_row = {name: worst_ratios(g, ref, tol, positive=True) for name, ref in refs.items()}
-        checks = invariants(g, gp, classes, eps, tiny)
+        checks = invariants(g, gp, tol, row_tol_sums, classes, eps, tiny)
         per_row[INVARIANT] = np.maximum.reduce(
             [worst_ratios(v, None, t, positive=True) for v, t in checks]
         )

@@ -31,4 +31,4 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
-           "fortran_order")  # fmt: skip
+           "fortran_order", "bias_from_formula", "float64_accumulation")  # fmt: skip
