@@ -15,7 +15,7 @@ from handgrad.cases import CaseSpec, make_case
 from handgrad.compare import INVARIANT, Comparison
 from handgrad.engine import CaseResult
 from handgrad.finite_differences import FiniteDifferences, finite_differences
-from handgrad.quantities import ORDER, QUANTITIES
+from handgrad.quantities import ORDER, QUANTITIES, downstream
 from handgrad.scope import AXES
 
 FD_MAX_ELEMENTS = 4096
@@ -78,10 +78,12 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
         lines.append(f"  {c.quantity} has {c.problem}")
     else:
         idx = "[" + ", ".join(map(str, c.index)) + "]"
+        values = (f"the candidate's residual = {c.got:.9g} (must be 0)" if c.reference == INVARIANT
+                  else f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}")  # fmt: skip
         lines.append(
             f"  {c.mismatches} of {c.size} elements exceed their tolerance; worst at {idx}: "
-            f"{result.candidate} = {c.got:.9g}, {c.reference} = {c.want:.9g}, "
-            f"|error| = {c.error:.3g}, tolerance = {c.tol:.3g} (error/tolerance = {c.ratio:.3g})"
+            f"{values}, |error| = {c.error:.3g}, tolerance = {c.tol:.3g} "
+            f"(error/tolerance = {c.ratio:.3g})"
         )
         others = [n for n in result.refs if n != c.reference] if c.reference in result.refs else []
         for other in others:
@@ -97,6 +99,11 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
             lines.append(f"  {fd} at {idx}")
     if c.cause:
         lines.append(f"  likely cause: {c.cause}")
+    failing = {f.quantity for f in result.failures}
+    after = [q for q in downstream(c.quantity) if q in failing]
+    if after:
+        lines.append(f"  also failing in this case, downstream of {c.quantity} in the "
+                     f"derivation: {', '.join(after)}")  # fmt: skip
     lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
     return "\n".join(lines)
 

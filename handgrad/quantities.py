@@ -42,6 +42,8 @@ class Quantity:
     """The first-order rounding-error bound per element, before the safety factor."""
     floor: Callable[[b.Magnitudes], NDArray[Any]]
     """How many smallest-normal numbers flush-to-zero may take from it, per case."""
+    after: tuple[str, ...] = ()
+    """The quantities its formula reads, in the derivation's data flow."""
     rows: bool = False
     """Row by row: a function of one row of s2 (the softmax Jacobian, N·C² elements). The
     engine stacks the rows of a batch's cases instead of padding N, and its oracle is
@@ -51,35 +53,50 @@ class Quantity:
         return tuple(dims[a] for a in self.axes)
 
 
-def _q(name: str, axes: str, bound: Callable[[b.Magnitudes], NDArray[Any]],
+def _q(name: str, axes: str, after: str, bound: Callable[[b.Magnitudes], NDArray[Any]],
        floor: Callable[[b.Magnitudes], NDArray[Any]], rows: bool = False) -> Quantity:  # fmt: skip
     of_loss = name == "loss" or name.startswith("dL/")
-    return Quantity(name, tuple(axes), of_loss, name.startswith("d"), bound, floor, rows)
+    return Quantity(name, tuple(axes), of_loss, name.startswith("d"), bound, floor,
+                    tuple(after.split()), rows)  # fmt: skip
 
 
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
-        _q("loss", "", b.bound_loss, b.floor_one),
-        _q("s1", "NH", b.bound_s1, b.floor_one),
-        _q("o1", "NH", b.bound_o1, b.floor_one),
-        _q("s2", "NC", b.bound_s2, b.floor_one),
-        _q("p", "NC", b.bound_p, b.floor_one),
-        _q("dL/ds2", "NC", b.bound_ds2, b.floor_one),
-        _q("dL/do1", "NH", b.bound_do1, b.floor_do1),
-        _q("dL/dw2", "HC", b.bound_dw2, b.floor_dw2),
-        _q("dL/db2", "C", b.bound_db2, b.floor_db2),
-        _q("dL/ds1", "NH", b.bound_ds1, b.floor_do1),
-        _q("dL/dx", "ND", b.bound_dx, b.floor_dx),
-        _q("dL/dw1", "DH", b.bound_dw1, b.floor_dw1),
-        _q("dL/db1", "H", b.bound_db1, b.floor_db1),
-        _q("dp/ds2", "NCC", b.bound_jacobian, b.floor_one, rows=True),
+        _q("s1", "NH", "", b.bound_s1, b.floor_one),
+        _q("o1", "NH", "s1", b.bound_o1, b.floor_one),
+        _q("s2", "NC", "o1", b.bound_s2, b.floor_one),
+        _q("p", "NC", "s2", b.bound_p, b.floor_one),
+        _q("loss", "", "s2", b.bound_loss, b.floor_one),
+        _q("dL/ds2", "NC", "p", b.bound_ds2, b.floor_one),
+        _q("dL/do1", "NH", "dL/ds2", b.bound_do1, b.floor_do1),
+        _q("dL/dw2", "HC", "o1 dL/ds2", b.bound_dw2, b.floor_dw2),
+        _q("dL/db2", "C", "dL/ds2", b.bound_db2, b.floor_db2),
+        _q("dL/ds1", "NH", "dL/do1 s1", b.bound_ds1, b.floor_do1),
+        _q("dL/dx", "ND", "dL/ds1", b.bound_dx, b.floor_dx),
+        _q("dL/dw1", "DH", "dL/ds1", b.bound_dw1, b.floor_dw1),
+        _q("dL/db1", "H", "dL/ds1", b.bound_db1, b.floor_db1),
+        _q("dp/ds2", "NCC", "p", b.bound_jacobian, b.floor_one, rows=True),
     )
 }
-"""In the order of the derivation: the forward pass, then the backward pass from the loss
-down, then the softmax Jacobian. Reports and failure rankings follow this order."""
+"""In the derivation's data-flow order (every quantity after all it reads): the forward
+pass, the loss, the backward pass from the loss down, then the softmax Jacobian. Reports
+list their rows in this order, and a failing case leads with its earliest failure."""
 
 NAMES: tuple[str, ...] = tuple(QUANTITIES)
+
+
+def downstream(name: str) -> list[str]:
+    """Every quantity whose formula reads ``name``, directly or through others, in order."""
+    found: set[str] = set()
+    frontier = {name}
+    while frontier:
+        frontier = {q for q, quantity in QUANTITIES.items() if set(quantity.after) & frontier}
+        frontier -= found
+        found |= frontier
+    return [q for q in QUANTITIES if q in found]
+
+
 CASE_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows)
 """The quantities of ``reference(...)``; the rest come from ``softmax_jacobian(s2)``."""
 ROW_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if q.rows)

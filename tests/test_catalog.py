@@ -115,13 +115,21 @@ def test_message_names_everything_a_student_needs() -> None:
 
 def test_failures_are_ranked_smallest_case_and_upstream_first() -> None:
     """no_relu_mask is wrong in dL/ds1 and everything below it: the first message is about
-    dL/ds1 (the root) in the smallest failing case, not about a downstream gradient."""
+    dL/ds1 (the root) in the smallest failing case, not about a downstream gradient, and it
+    names the downstream failures as such."""
     results, _, _ = run_gate("no_relu_mask")
     ranked = messages.rank(results)
     first_result, first = ranked[0]
     assert first is not None
     assert first.quantity == "dL/ds1"
     assert first_result.spec.size == min(r.spec.size for r in results if not r.passed)
+    assert ("also failing in this case, downstream of dL/ds1 in the derivation: dL/dx, "
+            "dL/dw1, dL/db1") in messages.describe(first, first_result)  # fmt: skip
+    # A wrong forward pass (softmax without the maximum) leads with p, not with the loss
+    # that the registry used to list first.
+    results, _, _ = run_gate("softmax_no_max")
+    firsts = [c for _, c in messages.rank(results) if c is not None]
+    assert firsts[0].quantity == "p"
 
 
 def test_reproduce_command_reproduces(capsys: pytest.CaptureFixture[str]) -> None:

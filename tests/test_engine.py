@@ -256,3 +256,14 @@ def test_an_unknown_quantity_is_an_error() -> None:
         quantities.get("dL/dw3")
     with pytest.raises(KeyError, match="unregistered"):
         quantities.check_keys("reference", [*CASE_WISE, "dL/dw3"])
+
+
+def test_the_registry_is_in_data_flow_order() -> None:
+    """Every quantity comes after all it reads, so that the earliest failure of a case is
+    its upstream-most one (the root cause, not a symptom)."""
+    from handgrad import quantities
+
+    for name, q in quantities.QUANTITIES.items():
+        assert all(quantities.ORDER[a] < quantities.ORDER[name] for a in q.after), name
+    assert quantities.downstream("dL/do1") == ["dL/ds1", "dL/dx", "dL/dw1", "dL/db1"]
+    assert "dL/dw2" not in quantities.downstream("dL/do1")
