@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from handgrad.cases import CaseSpec
 from handgrad.engine import CaseResult
 from handgrad.quantities import ORDER
 from handgrad.scope import AXES, Scope
@@ -43,16 +44,37 @@ class Row:
             self.worst_ratio, self.worst_case = max(ratio, self.worst_ratio), case
 
 
+PATTERN_AXES = ("dtype", "target", "reduction", "kind", "size")
+"""What the failure pattern breaks cases down by."""
+
+
+def size_class(spec: CaseSpec) -> str:
+    """The case's largest dimension, in three classes."""
+    largest = max(spec.N, spec.D, spec.H, spec.C)
+    return "largest dim ≤ 8" if largest <= 8 else "largest dim 9–64" if largest <= 64 else (
+        "largest dim > 64")  # fmt: skip
+
+
+def _value(spec: CaseSpec, axis: str) -> str:
+    return size_class(spec) if axis == "size" else str(getattr(spec, axis))
+
+
 class Tally:
-    """Accumulates rows across cases; a candidate that raised counts in ``errors``."""
+    """Accumulates rows across cases; a candidate that raised counts in ``errors``; and the
+    failure pattern: cases and failed cases by each value of ``PATTERN_AXES``."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, str], Row] = {}
         self.errors = 0
+        self.pattern: dict[str, dict[str, list[int]]] = {a: {} for a in PATTERN_AXES}
 
     def add(self, result: CaseResult) -> None:
         if result.error:
             self.errors += 1
+        for axis in PATTERN_AXES:
+            counts = self.pattern[axis].setdefault(_value(result.spec, axis), [0, 0])
+            counts[0] += 1
+            counts[1] += int(not result.passed)
         spec = str(result.spec)
         for (q, ref), ratio in result.ratios.items():
             key = (q, ref, result.spec.dtype)
@@ -67,6 +89,11 @@ class Tally:
 
     def merge(self, data: dict[str, Any]) -> None:
         self.errors += int(data["errors"])
+        for axis, values in data["pattern"].items():
+            for value, (cases, failed) in values.items():
+                counts = self.pattern[axis].setdefault(value, [0, 0])
+                counts[0] += cases
+                counts[1] += failed
         for r in data["rows"]:
             key = (r["quantity"], r["reference"], r["dtype"])
             row = self.rows.setdefault(key, Row(*key))
@@ -77,7 +104,20 @@ class Tally:
         return [asdict(r) | {"status": r.status} for r in rows]
 
     def as_data(self) -> dict[str, Any]:
-        return {"errors": self.errors, "rows": self.as_dicts()}
+        return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern}
+
+    def only_when(self) -> str:
+        """ "fails only when …" if one value of some axis holds every failure while other
+        values of it were verified and passed; "" otherwise."""
+        found = []
+        for axis, values in self.pattern.items():
+            failing = {v for v, (_, failed) in values.items() if failed}
+            if len(failing) == 1 and len(values) > 1:
+                found.append(f"{axis} = {failing.pop()}" if axis != "size" else failing.pop())
+        if not found:
+            return ""
+        total = sum(failed for _, failed in self.pattern["dtype"].values())
+        return f"every one of the {total} failing cases has {' and '.join(found)}"
 
     @property
     def passed(self) -> bool:
@@ -106,6 +146,7 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
     return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
+            "pattern": tally.pattern, "only_when": tally.only_when(),
             "scope": {axis: list(getattr(scope, axis)) for axis in AXES},
             "scope_statement": scope.describe(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
@@ -140,6 +181,14 @@ def markdown(s: dict[str, Any]) -> str:
             f"| {r['quantity']} | {r['reference']} | {r['dtype']} | {r['cases']} | "
             f"{r['failed']} | {float(r['worst_ratio']):.3g} | {r['status']} | `{r['worst_case']}` |"
         )
+    if any(failed for values in s["pattern"].values() for _, failed in values.values()):
+        lines += ["", "## Failure pattern", ""]
+        if s["only_when"]:
+            lines += [f"Fails only when: {s['only_when']}.", ""]
+        lines += ["| by | value | cases | failed |", "|---|---|---:|---:|"]
+        for axis, values in s["pattern"].items():
+            for value, (cases, failed) in sorted(values.items()):
+                lines.append(f"| {axis} | {value} | {cases} | {failed} |")
     if s["candidate_errors"]:
         errors = s["candidate_errors"]
         lines += ["", f"{errors} case(s) where the candidate raised or modified its inputs."]

@@ -81,3 +81,23 @@ def test_the_wheel_ships_the_gate(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "handgrad = handgrad.cli:main" in text
     assert "handgrad = handgrad.pytest_plugin" in text
+
+
+def test_the_report_shows_the_failure_pattern(tmp_path: Path) -> None:
+    """p − y for every target form fails only on unnormalised targets: the report breaks
+    the failures down and says so in one line."""
+    args = ["run", "--candidate", "tests.candidates.p_minus_y_always", "--cases", "60",
+            "--no-edge", "--report-dir", str(tmp_path)]  # fmt: skip
+    assert cli.main(args) == 1
+    report = json.loads((tmp_path / "verify.json").read_text())
+    failing = report["pattern"]["target"]["unnormalised"][1]
+    assert failing > 0
+    assert (
+        report["only_when"] == f"every one of the {failing} failing cases has target = unnormalised"
+    )
+    text = (tmp_path / "verify.md").read_text()
+    assert "## Failure pattern" in text
+    assert (
+        f"| target | unnormalised | {report['pattern']['target']['unnormalised'][0]} | {failing} |"
+        in text
+    )
