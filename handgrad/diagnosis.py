@@ -49,24 +49,51 @@ def _by_row(q: str) -> bool:
     return QUANTITIES[q].axes[:1] == ("N",)
 
 
-def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays) -> str:
-    """NaN or inf where the reference is finite: overflow if those rows' scores can
-    overflow exp in this dtype, −log of an underflowed probability if their p can
-    underflow to 0, and no guess otherwise."""
-    bad = ~np.isfinite(g.reshape(g.shape[0], -1)).all(axis=1) if _by_row(q) else None
-    s2, p = np.abs(ref["s2"]), ref["p"]
-    rows = bad if bad is not None else np.ones(s2.shape[0], dtype=bool)
-    where = f" in {int(rows.sum())} row(s)" if bad is not None else ""
+def _softmax_rows(g: NDArray[Any], case: Case, ref: Arrays) -> str:
+    """Non-finite rows of the candidate's p, matched against the rows each softmax mistake
+    would break, judged from the reference's scores; a cause only on an exact match."""
+    bad = ~np.isfinite(g).all(axis=1)
+    s2 = ref["s2"].astype(np.float64)
+    top = s2.max(axis=1)
     info = np.finfo(np.dtype(case.spec.dtype))
-    biggest = float(s2[rows].max())
-    if biggest > np.log(float(info.max)):
-        return (f"NaN or inf where the reference is finite{where}, whose largest |s2| is "
-                f"{biggest:.3g}: exp overflows past {np.log(float(info.max)):.0f} in "
-                f"{case.spec.dtype}; subtract the row maximum in the softmax")  # fmt: skip
-    if float(p[rows].min()) < float(info.tiny):
-        return (f"NaN or inf where the reference is finite{where}, where some probabilities "
-                f"are below {float(info.tiny):.2g}: −log of an underflowed p; take log p as "
-                "s2 − logsumexp(s2) rather than the log of the softmax")  # fmt: skip
+    overflow, underflow = np.log(float(info.max)), -np.log(float(info.tiny))
+    where = f"NaN or inf in {int(bad.sum())} row(s) of p where the reference is finite"
+    # No maximum subtracted: exp overflows to inf (inf/inf), or every class underflows (0/0).
+    unshifted = (top > overflow) | (top < -underflow)
+    # The maximum of the whole matrix subtracted: every class of a row whose own maximum lies
+    # that far below it underflows (0/0).
+    global_max = top.max() - top > underflow
+    if np.array_equal(bad, unshifted) and not np.array_equal(bad, global_max):
+        return (f"{where}, exactly the rows whose largest score exceeds {overflow:.0f} (or "
+                f"lies below −{underflow:.0f}) in {case.spec.dtype}: exp overflowed; subtract "
+                "each row's maximum in the softmax")  # fmt: skip
+    if np.array_equal(bad, global_max) and not np.array_equal(bad, unshifted):
+        return (f"{where}, exactly the rows whose largest score lies more than "
+                f"{underflow:.0f} below the largest of the batch: the maximum was subtracted "
+                "over the whole matrix, not per row, and exp underflowed to 0 in every class")  # fmt: skip
+    return ""
+
+
+def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Arrays) -> str:
+    """NaN or inf where the reference is finite. In p, the softmax's rows tell which
+    mistake it is; elsewhere, a non-finite p upstream explains it, and a finite p with
+    exact zeros where the true probability is positive explains a −log p of infinity."""
+    if q == "p":
+        return _softmax_rows(g, case, ref)
+    p = outputs.get("p")
+    if p is None or p.shape != ref["p"].shape:
+        return ""
+    if not np.isfinite(p).all():
+        return "its p is not finite (see p's failure): this follows from it"
+    zeros = (p == 0) & (case.target_matrix() > 0)
+    if zeros.any():
+        s2 = ref["s2"].astype(np.float64)
+        top = s2.max(axis=1, keepdims=True)
+        logp = s2 - top - np.log(np.exp(s2 - top).sum(axis=1, keepdims=True))
+        return (f"its p is exactly 0 at {int(zeros.sum())} element(s) with a positive target "
+                f"(the true log p there is {float(logp[zeros].max()):.4g} or less): −log of "
+                "an underflowed p; take log p as s2 − logsumexp(s2) rather than the log of "
+                "the softmax")  # fmt: skip
     return ""
 
 
@@ -102,6 +129,24 @@ def _formula(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Array
         if _explained(g, alt, want, tol, eps):
             return ("candidate = p − y, which holds only when every row of y sums to 1; "
                     "in general dL/ds2 = p·Σ_c y_c − y")  # fmt: skip
+    if q == "dL/ds2" and not case.labels:
+        p = ref["p"].astype(np.float64)
+        collapsed = np.eye(p.shape[1])[case.y.argmax(axis=1)]
+        alt = (p - collapsed) / (N if case.spec.reduction == "mean" else 1)
+        if _explained(g, alt, want, tol, eps):
+            return ("candidate = p − onehot(argmax y): the targets were collapsed to their "
+                    "largest class; use the target rows themselves")  # fmt: skip
+    if q == "p":
+        bad = ~(np.abs(g - want) <= tol)
+        low = g[bad].min() if bad.any() else 0.0
+        if bad.any() and np.all((g[bad] == low) & (want[bad] < low)):
+            return (f"p is clipped from below at {low:.3g}: it must be the softmax itself; a "
+                    "clip before the log changes p and every gradient after it")  # fmt: skip
+    if q == "dL/do1":
+        alt = np.where(ref["s1"] > 0, want, 0.0)
+        if _explained(g, alt, want, tol, eps):
+            return ("dL/do1 equals dL/ds1, dL/do1 ⊙ [s1 > 0]: the ReLU mask was applied to "
+                    "dL/do1 in place")  # fmt: skip
     if q == "dp/ds2":
         C = g.shape[-1]
         bad = ~(np.abs(g - want) <= tol)
@@ -129,15 +174,17 @@ def _scale_of_n(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, tol: ND
     return ""
 
 
-def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any]) -> str:
-    """The likely cause of the failed comparison ``c`` ("" if no pattern fits)."""
+def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any],
+             outputs: Arrays) -> str:  # fmt: skip
+    """The likely cause of the failed comparison ``c`` ("" if no pattern fits); ``outputs``
+    holds every quantity the candidate returned, for patterns that span quantities."""
     if c.problem:
         return _contract(c, got)
-    q, N = c.quantity, case.spec.N
+    q = c.quantity
     want = ref[q].astype(np.float64)
     g = got.astype(np.float64)
     if not np.isfinite(g).all():
-        return _not_finite(q, g, case, ref)
+        return _not_finite(q, g, case, ref, outputs)
     eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
     if _explained(g, -want, want, tol, eps):
         return "candidate ≈ −reference: a sign error (p − y flipped to y − p?)"
@@ -149,10 +196,4 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
         scale = float(np.vdot(g, want) / np.vdot(want, want))
         if abs(scale - 1) > 10 * eps and _explained(g, scale * want, want, tol, eps):
             return f"candidate ≈ {scale:.7g} × reference: a uniform scale error of {scale - 1:.2g}"
-    if _by_row(q) and N > 1:
-        bad_rows = ~(np.abs(g - want) <= tol).reshape(N, -1).all(axis=1)
-        big = np.abs(ref["s2"]).max(axis=1)
-        # exp overflows past ~88 in float32 and ~709 in float64; 50 leaves room for sums.
-        if bad_rows.any() and big[bad_rows].min() > max(50.0, big[~bad_rows].max(initial=0)):
-            return "mismatches only in rows with the largest scores: an unstable softmax"
     return ""

@@ -211,4 +211,4 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
     for c in result.failures:
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
-            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity])
+            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity], got)

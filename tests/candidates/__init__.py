@@ -28,6 +28,15 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "inplace_x": (("x",), "modified"),
     "single_row_outer": (("dL/dw1",), "shape"),
     "blocked_drops_tail": (("dL/dw1",), None),
+    # Mistakes found in public coursework, textbook and tutorial code, and two classics.
+    "softmax_global_max": (("p",), "over the whole matrix, not per row"),
+    "log_of_softmax": (("loss",), "−log of an underflowed p"),
+    "soft_targets_argmax": (("dL/ds2",), "collapsed to their largest class"),
+    "onehot_float64": (("dL/ds2",), "a float64 constant or cast promoted the result"),
+    "onehot_width_from_labels": (("backward",), "could not be broadcast"),
+    "bias_summed_to_scalar": (("dL/db2", "dL/db1"), "a sum over the wrong axis"),
+    "clipped_p": (("p",), "p is clipped from below"),
+    "inplace_relu_mask": (("dL/do1",), "applied to dL/do1 in place"),
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
