@@ -26,17 +26,24 @@ SHOWN = 3
 
 def rank(results: Iterable[CaseResult]) -> list[tuple[CaseResult, Comparison | None]]:
     """Every failure, in the order to show them: the smallest case first (the easiest to
-    reason about); within a case, a candidate that raised or wrote into its inputs
-    (``None``), then the quantity furthest upstream in the derivation (a wrong p makes
-    everything after it wrong), the references before the invariants, the worst first."""
+    reason about); within a case, the quantity furthest upstream in the derivation first (a
+    wrong p makes everything after it wrong), the references before the invariants, the
+    worst first. ``None`` stands for the candidate's own error: first if it wrote into its
+    inputs, last if it raised (after what it returned before raising)."""
     order = {"torch": 0, "jax": 1, INVARIANT: 2}
     failed = sorted((r for r in results if not r.passed), key=lambda r: (r.spec.size, str(r.spec)))
     out: list[tuple[CaseResult, Comparison | None]] = []
     for r in failed:
-        if r.error:
-            out.append((r, None))
-        out += [(r, c) for c in sorted(r.failures, key=lambda c: (
-            ORDER[c.quantity], order.get(c.reference, 3), -c.ratio))]  # fmt: skip
+        ranked: list[tuple[CaseResult, Comparison | None]] = [
+            (r, c) for c in sorted(r.failures, key=lambda c: (
+                ORDER[c.quantity], order.get(c.reference, 3), -c.ratio))]  # fmt: skip
+        if r.error and " raised " in r.error:
+            # What it returned before raising is upstream of the call that raised (a NaN p
+            # before a softmax_jacobian that rejects it): the crash comes after.
+            ranked.append((r, None))
+        elif r.error:
+            ranked.insert(0, (r, None))  # it wrote into its inputs: that comes first
+        out += ranked
     return out
 
 

@@ -197,3 +197,22 @@ def test_a_candidate_that_raises_is_rejected_with_the_step() -> None:
     assert ("dp/ds2", "torch") not in large[
         0
     ].ratios  # never returned: neither compared nor counted
+
+
+def test_the_first_message_names_the_right_cause_or_none() -> None:
+    """Cause accuracy over the catalog, judged on the first message a user reads: every
+    entry with an expected cause gets it there, and an entry without a recognisable pattern
+    gets no cause at all. A wrong cause would be worse than none."""
+    verdicts: dict[str, list[str]] = {"right": [], "empty": [], "wrong": []}
+    for name, (_, cause) in sorted(WRONG.items()):
+        results, _, _ = run_gate(name)
+        result, first = messages.rank(results)[0]
+        said = result.error if first is None else first.cause
+        if cause is None:
+            verdicts["empty" if not said else "wrong"].append(name)
+        else:
+            verdicts["right" if cause in said else "empty" if not said else "wrong"].append(name)
+    expected_none = [n for n, (_, cause) in WRONG.items() if cause is None]
+    assert verdicts["wrong"] == []
+    assert sorted(verdicts["empty"]) == sorted(expected_none)
+    assert len(verdicts["right"]) == len(WRONG) - len(expected_none)

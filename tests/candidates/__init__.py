@@ -17,7 +17,7 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "forgot_mean": (("dL/ds2",), "1/N"),
     "mean_twice": (("dL/dw2",), "1/N"),
     "bias_wrong_axis": (("dL/db2",), "shape"),
-    "w2_from_s1": (("dL/dw2",), None),
+    "w2_from_s1": (("dL/dw2",), "s1ᵀ·dL/ds2"),
     "softmax_no_max": (("p",), "overflow"),
     "jacobian_no_diagonal": (("dp/ds2",), "only on the diagonal"),
     "jacobian_no_offdiagonal": (("dp/ds2",), "off the diagonal"),
