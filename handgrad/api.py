@@ -43,7 +43,7 @@ def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int 
     before = torch.get_num_threads()
     oracles.configure(torch_threads)
     try:
-        results = list(verify_many(module, specs))
+        results = list(verify_many(module, specs, scope.relu_at_zero))
     finally:
         oracles.configure(before)
     tally = Tally()

@@ -22,11 +22,12 @@ from handgrad.api import verify
 from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
 from handgrad.engine import verify_case
-from handgrad.scope import AXES, Scope
+from handgrad.scope import AXES, RELU_AT_ZERO, Scope
 
 
 def _check(args: argparse.Namespace) -> int:
-    result = verify_case(args.module, make_case(args.case))
+    relu = Scope.of(args.module, relu_at_zero=args.relu_at_zero).relu_at_zero
+    result = verify_case(args.module, make_case(args.case), relu)
     for (q, ref), ratio in result.ratios.items():
         print(f"{q:8} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
     if result.passed:
@@ -38,7 +39,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
-    scope = Scope.of(args.module, **{axis: getattr(args, axis) for axis in AXES})
+    scope = Scope.of(args.module, **{axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")})
     outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge,
                      scope=scope)  # fmt: skip
     text = messages.summary(outcome.results)
@@ -60,7 +61,11 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--candidate", default="manual", help="module exposing manual's API")
     check.add_argument("--case", required=True, type=CaseSpec.parse,
                        help="a case, as printed by a failure: 'N=5,D=4,H=10,C=3,...'")  # fmt: skip
+    relu = {"default": None, "choices": tuple(RELU_AT_ZERO),
+            "help": "ReLU's derivative at exactly 0: 0 (default), 1 or any"}  # fmt: skip
+    check.add_argument("--relu-at-zero", **relu)  # type: ignore[arg-type]
     run = verbs.add_parser("run", help="verify random and edge cases, write the report")
+    run.add_argument("--relu-at-zero", **relu)  # type: ignore[arg-type]
     run.add_argument("--candidate", default="manual", help="module exposing manual's API")
     run.add_argument("--cases", type=int, default=2000, help="random cases (default 2000)")
     run.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
@@ -77,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.module = load_candidate(args.candidate)
         if args.verb == "run":
-            Scope.of(args.module, **{axis: getattr(args, axis) for axis in AXES})
+            Scope.of(args.module, **{axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")})
     except (ImportError, TypeError, ValueError) as exc:
         # A message, not a traceback: the user's module failed to import or lacks the API.
         print(f"handgrad {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -136,9 +136,11 @@ class Invariant:
     rule: str
     uses: tuple[str, ...]
     """The candidate's quantities it reads: a case that broke the contract in one skips it."""
-    check: Callable[[Batch, Arrays, Arrays], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]]
-    """(value, tolerance, which cases it applies to) for a padded batch of candidate values
-    and the batch's tolerances against the references."""
+    check: Callable[
+        [Batch, Arrays, Arrays, str], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]
+    ]
+    """(value, tolerance, which cases it applies to) for a padded batch of candidate values,
+    the batch's tolerances against the references, and the declared ReLU convention."""
 
 
 def _eps_tiny(batch: Batch) -> tuple[float, float]:
@@ -163,14 +165,21 @@ def _within(batch: Batch, tol: Arrays, name: str) -> NDArray[Any]:
     return out
 
 
-def _masked_at_kink(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
+def _masked_at_kink(
+    batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str
+) -> tuple[Any, Any, Any]:
     _ = tol  # exact: [s1 > 0] is 0 at s1 ≤ 0 in any order of operations
-    value = np.where(g["s1"] <= 0, g["dL/ds1"], 0.0)
+    # At exactly 0 a declared convention other than "0" allows dL/do1 there, or part of it.
+    masked = g["s1"] <= 0 if relu_at_zero == "0" else g["s1"] < 0
+    value = np.where(masked, g["dL/ds1"], 0.0)
     return value, np.zeros_like(value), _all(batch)
 
 
-def _column_sums(bias: str, ds: str) -> Callable[[Batch, Arrays, Arrays], tuple[Any, Any, Any]]:
-    def check(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
+def _column_sums(
+    bias: str, ds: str
+) -> Callable[[Batch, Arrays, Arrays, str], tuple[Any, Any, Any]]:
+    def check(batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str) -> tuple[Any, Any, Any]:
+        _ = relu_at_zero
         _, tiny = _eps_tiny(batch)
         value = g[bias] - g[ds].sum(axis=1)
         bound = _sum_rounding(batch, "N")[:, None] * np.abs(g[ds]).sum(axis=1) + tiny
@@ -180,7 +189,9 @@ def _column_sums(bias: str, ds: str) -> Callable[[Batch, Arrays, Arrays], tuple[
     return check
 
 
-def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, Any]:
+def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays,
+                      relu_at_zero: str) -> tuple[Any, Any, Any]:  # fmt: skip
+    _ = relu_at_zero
     _, tiny = _eps_tiny(batch)
     y = batch.inputs(0.0)["y"].astype(np.float64)
     normalised = np.array([c.spec.target in ("labels", "onehot", "soft") for c in batch.cases])
@@ -192,7 +203,8 @@ def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays) -> tuple[Any, Any, A
 
 
 INVARIANTS = (
-    Invariant("dL/ds1", "NH", "dL/ds1 must be exactly 0 wherever s1 ≤ 0", ("s1", "dL/ds1"),
+    Invariant("dL/ds1", "NH", "dL/ds1 must be exactly 0 wherever s1 ≤ 0 (s1 < 0 under a "
+              "declared --relu-at-zero 1 or any)", ("s1", "dL/ds1"),
               _masked_at_kink),
     Invariant("dL/db1", "H", "dL/db1 must equal the column sums of the candidate's own dL/ds1",
               ("dL/db1", "dL/ds1"), _column_sums("dL/db1", "dL/ds1")),

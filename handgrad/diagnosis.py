@@ -98,12 +98,16 @@ def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Array
 
 
 def _relu(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Arrays,
-          tol: NDArray[Any], eps: float) -> str:  # fmt: skip
+          tol: NDArray[Any], eps: float, relu_at_zero: str) -> str:  # fmt: skip
     s1 = ref["s1"]
     if q == "dL/ds1":
         bad = ~(np.abs(g - want) <= tol)
         if bad.any() and np.all(s1[bad] == 0):
-            return "mismatches only where s1 = 0 exactly, the ReLU kink: use [s1 > 0], not ≥"
+            if relu_at_zero == "1":
+                return ("mismatches only where s1 = 0 exactly, the ReLU kink: the declared "
+                        "--relu-at-zero 1 wants dL/do1 there (the right derivative, [s1 ≥ 0])")  # fmt: skip
+            return ("mismatches only where s1 = 0 exactly, the ReLU kink: use [s1 > 0], not ≥; "
+                    "or, if the right derivative is your convention, declare --relu-at-zero 1")  # fmt: skip
         if bad.any() and np.all(s1[bad] <= 0):
             return "mismatches only where s1 ≤ 0: the ReLU mask [s1 > 0] is missing or wrong"
     if q in ("dL/dx", "dL/dw1", "dL/db1"):
@@ -175,7 +179,7 @@ def _scale_of_n(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, tol: ND
 
 
 def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any],
-             outputs: Arrays) -> str:  # fmt: skip
+             outputs: Arrays, relu_at_zero: str = "0") -> str:  # fmt: skip
     """The likely cause of the failed comparison ``c`` ("" if no pattern fits); ``outputs``
     holds every quantity the candidate returned, for patterns that span quantities."""
     if c.problem:
@@ -188,7 +192,7 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
     eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
     if _explained(g, -want, want, tol, eps):
         return "candidate ≈ −reference: a sign error (p − y flipped to y − p?)"
-    cause = (_scale_of_n(q, g, want, case, tol, eps) or _relu(q, g, want, case, ref, tol, eps)
+    cause = (_scale_of_n(q, g, want, case, tol, eps) or _relu(q, g, want, case, ref, tol, eps, relu_at_zero)
              or _formula(q, g, want, case, ref, tol, eps))  # fmt: skip
     if cause:
         return cause

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handgrad import jacobian, oracles
+from handgrad import convention, jacobian, oracles
 from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
 from handgrad.candidate import CandidateError, run_candidate
 from handgrad.cases import Case, CaseSpec
@@ -67,13 +67,15 @@ class CaseResult:
         return not self.failures and not self.error
 
 
-def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec]) -> Iterator[CaseResult]:
+def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec],
+                relu_at_zero: str = "0") -> Iterator[CaseResult]:  # fmt: skip
     """Verify ``specs`` in padded batches; yields results in batch order, not spec order."""
     for _, batch in batches(specs):
-        yield from verify_batch(candidate, batch)
+        yield from verify_batch(candidate, batch, relu_at_zero)
 
 
-def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResult]:
+def verify_cases(candidate: ModuleType, cases: Sequence[Case],
+                 relu_at_zero: str = "0") -> list[CaseResult]:  # fmt: skip
     """Verify already-drawn cases, batched by dtype and bucket, in the order given."""
     by_key: dict[Any, list[int]] = {}
     for i, case in enumerate(cases):
@@ -84,19 +86,21 @@ def verify_cases(candidate: ModuleType, cases: Sequence[Case]) -> list[CaseResul
         for start in range(0, len(idx), size):
             chunk = idx[start : start + size]
             batch = batch_of([cases[i] for i in chunk], dims)
-            found |= dict(zip(chunk, verify_batch(candidate, batch), strict=True))
+            found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero), strict=True))
     return [found[i] for i in range(len(cases))]
 
 
-def verify_case(candidate: ModuleType, case: Case) -> CaseResult:
+def verify_case(candidate: ModuleType, case: Case, relu_at_zero: str = "0") -> CaseResult:
     """One case (the single-case command, Hypothesis, the catalog)."""
-    return verify_cases(candidate, [case])[0]
+    return verify_cases(candidate, [case], relu_at_zero)[0]
 
 
-def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
-    """Every case of ``batch`` against both references; see the module docstring."""
+def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -> list[CaseResult]:
+    """Every case of ``batch`` against both references; see the module docstring.
+    ``relu_at_zero`` is the candidate's declared ReLU convention (:mod:`handgrad.convention`)."""
     refs = {name: run(batch) for name, run in oracles.BATCHED.items()}
     tol, m = tolerances(batch, next(iter(refs.values())))
+    convention.apply(batch, refs, tol, relu_at_zero)
     outputs, errors, problems = _candidate_values(candidate, batch)
     got = _pad_candidate(batch, outputs, problems)
     B = len(batch)
@@ -106,7 +110,7 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
             ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
     invariant_arrays = []
     for inv in INVARIANTS:
-        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol)
+        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol, relu_at_zero)
         bound[~batch.mask_of(inv.axes)] = np.inf
         worst = worst_ratios(value, None, bound)
         skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])
@@ -133,7 +137,8 @@ def verify_batch(candidate: ModuleType, batch: Batch) -> list[CaseResult]:
         missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
         result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
         if any(r > 1 for r in result.ratios.values()):
-            _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i))
+            _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
+                    relu_at_zero)  # fmt: skip
         results.append(result)
     return results
 
@@ -174,8 +179,8 @@ def _pad_candidate(batch: Batch, outputs: list[Arrays],
 
 
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
-            got: Arrays, invariant_arrays: list[Any],
-            jac: jacobian.Found | None) -> None:  # fmt: skip
+            got: Arrays, invariant_arrays: list[Any], jac: jacobian.Found | None,
+            relu_at_zero: str) -> None:  # fmt: skip
     """Details, diagnosis and the unpadded arrays of a failing case."""
     case = batch.cases[i]
     result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
@@ -211,4 +216,5 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
     for c in result.failures:
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
-            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity], got)
+            c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity], got,
+                               relu_at_zero)  # fmt: skip

@@ -24,7 +24,7 @@ import pytest
 from handgrad import oracles, report
 from handgrad.candidate import load_candidate
 from handgrad.engine import CaseResult
-from handgrad.scope import ATTRIBUTE, AXES, Scope
+from handgrad.scope import ATTRIBUTE, AXES, RELU_AT_ZERO, Scope
 
 PROPERTY = "handgrad"
 
@@ -60,6 +60,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{axis}", default=None,
                         help=f"declared scope: a comma list from {','.join(values)} "
                         f"(default: the candidate's {ATTRIBUTE}, else all)")  # fmt: skip
+    group.addoption("--relu-at-zero", default=None, choices=tuple(RELU_AT_ZERO),
+                    help="ReLU's derivative at exactly 0: 0 (as torch and JAX; default), 1 "
+                    "(the right derivative) or any (any value in [0, 1])")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def handgrad_options(pytestconfig: pytest.Config) -> Options:
     cases = int(pytestconfig.getoption("cases"))
     if cases < 1:
         raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
-    scope = {axis: pytestconfig.getoption(axis) for axis in AXES}
+    scope = {axis: pytestconfig.getoption(axis) for axis in (*AXES, "relu_at_zero")}
     return Options(str(pytestconfig.getoption("candidate")),
                    int(pytestconfig.getoption("seed")), cases, scope)  # fmt: skip
 
@@ -122,7 +125,8 @@ class VerifyReport:
         """The run's scope, for the report (None if the candidate cannot be loaded)."""
         try:
             module = load_candidate(str(self.config.getoption("candidate")))
-            return Scope.of(module, **{axis: self.config.getoption(axis) for axis in AXES})
+            options = {axis: self.config.getoption(axis) for axis in (*AXES, "relu_at_zero")}
+            return Scope.of(module, **options)
         except (ImportError, TypeError, ValueError):
             return None
 

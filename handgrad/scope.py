@@ -14,7 +14,7 @@ and the options ``--dtypes``, ``--targets`` and ``--reductions`` (comma lists) o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +24,12 @@ ATTRIBUTE = "HANDGRAD_SCOPE"
 AXES = {"dtypes": ("dtype", DTYPES), "targets": ("target", TARGETS),
         "reductions": ("reduction", REDUCTIONS)}  # fmt: skip
 """Each scope axis: the CaseSpec field it restricts and every value it can take."""
+RELU_AT_ZERO = {
+    "0": "0, as torch and JAX take it",
+    "1": "1, the right derivative",
+    "any": "any value in [0, 1], each element on its own",
+}
+"""The conventions for ReLU's derivative at exactly s1 = 0, and how the report words them."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,13 @@ class Scope:
     dtypes: tuple[str, ...] = DTYPES
     targets: tuple[str, ...] = TARGETS
     reductions: tuple[str, ...] = REDUCTIONS
+    relu_at_zero: str = "0"
+    """ReLU's derivative at exactly 0: "0", "1" or "any" (``RELU_AT_ZERO``)."""
 
     def __post_init__(self) -> None:
+        if self.relu_at_zero not in RELU_AT_ZERO:
+            raise ValueError(f"--relu-at-zero: expected one of {', '.join(RELU_AT_ZERO)}, "
+                             f"got {self.relu_at_zero!r}")  # fmt: skip
         for axis, (_, allowed) in AXES.items():
             values = getattr(self, axis)
             unknown = [v for v in values if v not in allowed]
@@ -47,18 +58,25 @@ class Scope:
     @classmethod
     def parse(cls, **options: str | None) -> Scope:
         """A scope from comma-list options (None: the whole axis)."""
-        values = {axis: tuple(v.strip() for v in text.split(",") if v.strip())
-                  for axis, text in options.items() if text is not None}  # fmt: skip
+        relu = options.pop("relu_at_zero", None)
+        values: dict[str, Any] = {
+            axis: tuple(v.strip() for v in text.split(",") if v.strip())
+            for axis, text in options.items() if text is not None
+        }  # fmt: skip
+        if relu is not None:
+            values["relu_at_zero"] = relu.strip()
         return cls(**values)
 
     @classmethod
     def of(cls, module: ModuleType, **options: str | None) -> Scope:
         """The candidate's declared scope (its ``HANDGRAD_SCOPE``), overridden by options."""
         declared: Any = getattr(module, ATTRIBUTE, {})
-        if not isinstance(declared, dict) or set(declared) - set(AXES):
+        keys = (*AXES, "relu_at_zero")
+        if not isinstance(declared, dict) or set(declared) - set(keys):
             raise TypeError(f"{module.__name__}.{ATTRIBUTE}: expected a dict with keys from "
-                            f"{', '.join(AXES)}, got {declared!r}")  # fmt: skip
-        merged = {axis: ",".join(values) for axis, values in declared.items()}
+                            f"{', '.join(keys)}, got {declared!r}")  # fmt: skip
+        merged = {axis: values if axis == "relu_at_zero" else ",".join(values)
+                  for axis, values in declared.items()}  # fmt: skip
         merged |= {axis: text for axis, text in options.items() if text is not None}
         return cls.parse(**merged)
 
@@ -74,7 +92,8 @@ class Scope:
 
     @property
     def full(self) -> bool:
-        return self == Scope()
+        """Every dtype, target and reduction (whatever the ReLU convention)."""
+        return not self.left_out()
 
     def contains(self, spec: CaseSpec) -> bool:
         return all(getattr(spec, field) in getattr(self, axis)
@@ -87,15 +106,19 @@ class Scope:
         return {axis: values for axis, values in out.items() if values}
 
     def describe(self) -> str:
-        """Two sentences: what is verified, and what is not."""
-        verified = "; ".join(f"{f.name} {', '.join(getattr(self, f.name))}" for f in fields(self))
+        """What is verified, what is not, and the ReLU convention."""
+        verified = "; ".join(f"{axis} {', '.join(getattr(self, axis))}" for axis in AXES)
+        relu = f" ReLU's derivative at exactly 0 taken as {RELU_AT_ZERO[self.relu_at_zero]}."
         left = self.left_out()
         if not left:
-            return f"Verified: the full contract ({verified})."
+            return f"Verified: the full contract ({verified}).{relu}"
         missing = "; ".join(f"{axis} {', '.join(values)}" for axis, values in left.items())
-        return f"Verified: {verified}. Not verified (outside the declared scope): {missing}."
+        return (f"Verified: {verified}. Not verified (outside the declared scope): "
+                f"{missing}.{relu}")  # fmt: skip
 
     def as_options(self) -> str:
         """The command-line options that declare this scope ("" for the full one)."""
-        return " ".join(f"--{axis} {','.join(getattr(self, axis))}"
-                        for axis in self.left_out())  # fmt: skip
+        options = [f"--{axis} {','.join(getattr(self, axis))}" for axis in self.left_out()]
+        if self.relu_at_zero != "0":
+            options.append(f"--relu-at-zero {self.relu_at_zero}")
+        return " ".join(options)

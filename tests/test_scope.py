@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 import handgrad
 from handgrad import cli, messages
 from handgrad.candidate import load_candidate
-from handgrad.cases import DTYPES
+from handgrad.cases import DTYPES, random_specs
+from handgrad.engine import verify_many
 from handgrad.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,3 +113,37 @@ def test_the_gate_under_pytest_respects_the_scope(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:]
     assert "outside the declared scope; not verified" in run.stdout
     assert "Not verified (outside the declared scope)" in (tmp_path / "verify.md").read_text()
+
+
+KINKS = [dataclasses.replace(s, kind="kink") for s in random_specs(9, 300)]
+"""Random shapes, all with exact zeros in s1."""
+
+
+@pytest.mark.parametrize(("name", "relu_at_zero", "passes"), [
+    ("manual", "0", True), ("manual", "any", True), ("manual", "1", False),
+    ("tests.candidates.mask_ge", "0", False), ("tests.candidates.mask_ge", "1", True),
+    ("tests.candidates.mask_ge", "any", True),
+])  # fmt: skip
+def test_the_declared_relu_convention_is_what_is_verified(
+    name: str, relu_at_zero: str, passes: bool
+) -> None:
+    """[s1 > 0] (manual) is the convention "0", [s1 ≥ 0] (mask_ge) the right derivative "1";
+    "any" accepts both. Each passes exactly the conventions it satisfies, on 300 random
+    cases with exact zeros in s1, and a mismatch says which convention was declared."""
+    results = list(verify_many(load_candidate(name), KINKS, relu_at_zero))
+    text = messages.summary(results)
+    assert (not text) == passes, text[:3000]
+    if name == "manual" and not passes:
+        assert "the declared --relu-at-zero 1 wants dL/do1 there" in text
+    if name.endswith("mask_ge") and not passes:
+        assert "declare --relu-at-zero 1" in text
+
+
+def test_the_relu_convention_is_declared_like_the_rest() -> None:
+    assert Scope.parse(relu_at_zero="any").relu_at_zero == "any"
+    with pytest.raises(ValueError, match=r"^--relu-at-zero: expected one of 0, 1, any"):
+        Scope.parse(relu_at_zero="0.5")
+    scope = Scope(relu_at_zero="1")
+    assert scope.full
+    assert scope.as_options() == "--relu-at-zero 1"
+    assert "ReLU's derivative at exactly 0 taken as 1, the right derivative." in scope.describe()

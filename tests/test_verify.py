@@ -30,7 +30,8 @@ def edge_results(candidate: ModuleType, handgrad_options: Options,
     its own."""
     inside = [s for s in EDGE if handgrad_scope.contains(s)]
     specs = [dataclasses.replace(s, seed=s.seed + handgrad_options.seed) for s in inside]
-    results = verify_cases(candidate, [cases.make_case(s) for s in specs])
+    results = verify_cases(candidate, [cases.make_case(s) for s in specs],
+                           handgrad_scope.relu_at_zero)  # fmt: skip
     return {str(s): r for s, r in zip(inside, results, strict=True)}
 
 
@@ -58,11 +59,12 @@ def test_random_cases(chunk: int, candidate: ModuleType, handgrad_options: Optio
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
     specs = specs[chunk::CHUNKS]
-    run_bulk(candidate, specs, handgrad_record)
+    run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
 
 
-def run_bulk(candidate: ModuleType, specs: list[cases.CaseSpec], record: Record) -> None:
-    results = list(verify_many(candidate, specs))
+def run_bulk(candidate: ModuleType, specs: list[cases.CaseSpec], record: Record,
+             relu_at_zero: str) -> None:  # fmt: skip
+    results = list(verify_many(candidate, specs, relu_at_zero))
     record(results)
     failure = messages.summary(results)
     if failure:
@@ -98,7 +100,7 @@ def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
     @given(spec=specs(handgrad_scope))
     def check(spec: cases.CaseSpec) -> None:
-        result = verify_case(candidate, cases.make_case(spec))
+        result = verify_case(candidate, cases.make_case(spec), handgrad_scope.relu_at_zero)
         handgrad_record([result])
         failure = messages.summary([result])
         assert not failure, failure
@@ -123,4 +125,4 @@ def test_no_false_alarms(dtype: str, chunk: int, candidate: ModuleType,
     seed = handgrad_options.seed + 1 + cases.DTYPES.index(dtype)  # not the bulk run's draws
     specs = handgrad_scope.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)
     specs = specs[chunk::FALSE_ALARM_CHUNKS]
-    run_bulk(candidate, specs, handgrad_record)
+    run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
