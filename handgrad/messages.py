@@ -125,12 +125,12 @@ def narrower_scope(results: Sequence[CaseResult]) -> str:
     for axis, (field, values) in AXES.items():
         bad = {getattr(r.spec, field) for r in failed}
         good = {getattr(r.spec, field) for r in passed} - bad
-        if failed and len(bad) == 1 and good:
-            (value,) = bad
+        if failed and bad and good:
+            which = " or ".join(f"{field}={v}" for v in values if v in bad)
             keep = ",".join(v for v in values if v in good)
-            return (f"every failing case has {field}={value}, and every other {field} "
-                    f"passed: if your implementation does not claim {field}={value}, declare "
-                    f"the scope it supports (--{axis} {keep}, or HANDGRAD_SCOPE in its module)")  # fmt: skip
+            return (f"every failing case has {which}, and every case with another {field} "
+                    f"passed: if your implementation does not claim {which}, declare the scope "
+                    f"it supports (--{axis} {keep}, or HANDGRAD_SCOPE in its module)")  # fmt: skip
     return ""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import handgrad
-from handgrad import cli, messages
+from handgrad import cases, cli, messages
 from handgrad.candidate import load_candidate
 from handgrad.cases import DTYPES, random_specs
 from handgrad.engine import verify_many
@@ -81,8 +81,17 @@ def test_a_labels_only_candidate_passes_its_scope_and_fails_beyond_it() -> None:
     beyond = handgrad.verify(COURSEWORK, cases=200, seed=4, scope=Scope(targets=("labels",)))
     assert not beyond.passed
     text = messages.summary(beyond.results)
-    assert "every failing case has reduction=sum, and every other reduction passed" in text
+    assert "every failing case has reduction=sum, and every case with another reduction " \
+        "passed" in text  # fmt: skip
     assert "--reductions mean" in text
+    # Without its declared targets it fails (it indexes with float targets), and the message
+    # names the option that declares labels only.
+    full = Scope(targets=cases.TARGETS, reductions=("mean",))
+    without = handgrad.verify(COURSEWORK, cases=200, seed=4, scope=full)
+    assert not without.passed
+    text = messages.summary(without.results)
+    assert "every failing case has target=onehot or target=soft or target=unnormalised" in text
+    assert "--targets labels" in text
 
 
 def test_the_command_line_and_the_report_state_the_scope(
