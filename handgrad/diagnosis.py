@@ -146,6 +146,18 @@ def _formula(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Array
         if bad.any() and np.all((g[bad] == low) & (want[bad] < low)):
             return (f"p is clipped from below at {low:.3g}: it must be the softmax itself; a "
                     "clip before the log changes p and every gradient after it")  # fmt: skip
+    if q == "loss":
+        s2 = ref["s2"].astype(np.float64)
+        top = s2.max(axis=1, keepdims=True)
+        p = np.exp(s2 - top)
+        p /= p.sum(axis=1, keepdims=True)
+        targets = case.target_matrix()
+        scale = 1 / N if case.spec.reduction == "mean" else 1.0
+        for added in (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15):
+            alt = np.asarray(-(targets * np.log(p + added)).sum() * scale)
+            if _explained(g, alt, want, tol, eps):
+                return (f"the loss matches −Σ y·log(p + {added:g}): a constant inside the log "
+                        "shifts it; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
     if q == "dL/do1":
         alt = np.where(ref["s1"] > 0, want, 0.0)
         if _explained(g, alt, want, tol, eps):

@@ -37,6 +37,7 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "bias_summed_to_scalar": (("dL/db2", "dL/db1"), "a sum over the wrong axis"),
     "clipped_p": (("p",), "p is clipped from below"),
     "inplace_relu_mask": (("dL/do1",), "applied to dL/do1 in place"),
+    "log_plus_epsilon": (("loss",), "a constant inside the log"),
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
