@@ -21,6 +21,7 @@ from handgrad.candidate import load_candidate
 from handgrad.cases import DTYPES, CaseSpec, make_case, random_specs
 from handgrad.compare import Comparison
 from handgrad.engine import CaseResult, verify_cases, verify_many
+from handgrad.scope import Scope
 from tests.candidates import CORRECT, WRONG
 
 S = CaseSpec
@@ -216,3 +217,22 @@ def test_the_first_message_names_the_right_cause_or_none() -> None:
     assert verdicts["wrong"] == []
     assert sorted(verdicts["empty"]) == sorted(expected_none)
     assert len(verdicts["right"]) == len(WRONG) - len(expected_none)
+
+
+SCOPES = (
+    Scope(targets=("labels",), reductions=("mean",)),
+    Scope(dtypes=("float32",), targets=("soft", "unnormalised")),
+    Scope(dtypes=("float64",), reductions=("sum",)),
+    Scope(relu_at_zero="any"),
+)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=lambda s: s.as_options())
+@pytest.mark.parametrize("name", CORRECT)
+def test_correct_variant_passes_under_every_scope(name: str, scope: Scope) -> None:
+    """Declaring a narrower scope or a looser ReLU convention never fails a correct
+    implementation: 40 random cases and every edge case inside each scope."""
+    module = load_candidate(f"tests.candidates.{name}")
+    specs = scope.random_specs(30, 40) + scope.edge_specs(30)
+    failure = messages.summary(list(verify_many(module, specs, scope.relu_at_zero)))
+    assert not failure, failure
