@@ -40,8 +40,19 @@ def _contract(c: Comparison, got: NDArray[Any]) -> str:
         if got.dtype == np.float64 and c.spec.dtype == "float32":
             return f"wrong dtype: {c.problem}; a float64 constant or cast promoted the result"
         return f"wrong dtype: {c.problem}; the result must keep the inputs' dtype"
-    return (f"wrong shape: {c.problem}; a transposed product (e.g. np.outer or x·dsᵀ) or a "
-            "sum over the wrong axis")  # fmt: skip
+    want = c.spec.shapes()[c.quantity]
+    if got.ndim == 0 and want:
+        return f"wrong shape: {c.problem}; summed over every axis, not over the examples only"
+    if got.size == int(np.prod(want)) and tuple(n for n in got.shape if n != 1) == tuple(
+            n for n in want if n != 1):  # fmt: skip
+        return (f"wrong shape: {c.problem}; an extra axis of length 1 (a sum with "
+                "keepdims=True, or a row vector instead of a 1-d array)")  # fmt: skip
+    if len(want) == 1 and got.shape == (c.spec.N,) and want[0] != c.spec.N:
+        return (f"wrong shape: {c.problem}; summed over the wrong axis (over each example's "
+                "entries, not over the examples)")  # fmt: skip
+    if got.shape == want[::-1]:
+        return f"wrong shape: {c.problem}; the transpose of the right result"
+    return f"wrong shape: {c.problem}"
 
 
 def _by_row(q: str) -> bool:

@@ -16,7 +16,7 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "sign_error": (("dL/ds2",), "sign"),
     "forgot_mean": (("dL/ds2",), "1/N"),
     "mean_twice": (("dL/dw2",), "1/N"),
-    "bias_wrong_axis": (("dL/db2",), "shape"),
+    "bias_wrong_axis": (("dL/db2",), "summed over the wrong axis"),
     "w2_from_s1": (("dL/dw2",), "s1ᵀ·dL/ds2"),
     "softmax_no_max": (("p",), "overflow"),
     "jacobian_no_diagonal": (("dp/ds2",), "only on the diagonal"),
@@ -26,7 +26,7 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "wrong_dtype": (("dL/dw1",), "dtype"),
     "inplace_p": (("p",), "modified"),
     "inplace_x": (("x",), "modified"),
-    "single_row_outer": (("dL/dw1",), "shape"),
+    "single_row_outer": (("dL/dw1",), "the transpose of the right result"),
     "blocked_drops_tail": (("dL/dw1",), None),
     # Mistakes found in public coursework, textbook and tutorial code, and two classics.
     "softmax_global_max": (("p",), "over the whole matrix, not per row"),
@@ -34,10 +34,11 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "soft_targets_argmax": (("dL/ds2",), "collapsed to their largest class"),
     "onehot_float64": (("dL/ds2",), "a float64 constant or cast promoted the result"),
     "onehot_width_from_labels": (("backward",), "could not be broadcast"),
-    "bias_summed_to_scalar": (("dL/db2", "dL/db1"), "a sum over the wrong axis"),
+    "bias_summed_to_scalar": (("dL/db2", "dL/db1"), "summed over every axis"),
     "clipped_p": (("p",), "p is clipped from below"),
     "inplace_relu_mask": (("dL/do1",), "applied to dL/do1 in place"),
     "log_plus_epsilon": (("loss",), "a constant inside the log"),
+    "bias_keepdims": (("dL/db2", "dL/db1"), "an extra axis of length 1"),
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
