@@ -39,7 +39,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
-    scope = Scope.of(args.module, **{axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")})
+    scope = args.scope
     outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge,
                      scope=scope)  # fmt: skip
     text = messages.summary(outcome.results)
@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.module = load_candidate(args.candidate)
         if args.verb == "run":
-            Scope.of(args.module, **{axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")})
+            options = {axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")}
+            args.scope = Scope.of(args.module, **options)
     except (ImportError, TypeError, ValueError) as exc:
         # A message, not a traceback: the user's module failed to import or lacks the API.
         print(f"handgrad {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -21,7 +21,6 @@ from handgrad.batch import Batch
 from handgrad.bounds import SAFETY
 
 Arrays = dict[str, NDArray[Any]]
-MOVED = ("dL/ds1", "dL/dx", "dL/dw1", "dL/db1")
 
 
 def _through(delta: NDArray[Any], x: NDArray[Any], w1: NDArray[Any]) -> Arrays:

@@ -55,11 +55,6 @@ def _contract(c: Comparison, got: NDArray[Any]) -> str:
     return f"wrong shape: {c.problem}"
 
 
-def _by_row(q: str) -> bool:
-    """Whether the quantity's first axis is N, one row per example."""
-    return QUANTITIES[q].axes[:1] == ("N",)
-
-
 def _softmax_rows(g: NDArray[Any], case: Case, ref: Arrays) -> str:
     """Non-finite rows of the candidate's p, matched against the rows each softmax mistake
     would break, judged from the reference's scores; a cause only on an exact match."""

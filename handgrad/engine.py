@@ -188,7 +188,6 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
     result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
     result.got = got
     if jac is not None:
-        assert jac.tol is not None
         result.tol[jacobian.Q] = jac.tol
         for name, value in jac.refs.items():
             result.refs[name][jacobian.Q] = value

@@ -38,8 +38,8 @@ RULES = ("the softmax Jacobian must be symmetric",
 class Found:
     """A failing case's Jacobian, unpadded, for its messages."""
 
-    refs: dict[str, NDArray[Any]] = field(default_factory=dict)
-    tol: NDArray[Any] | None = None
+    refs: dict[str, NDArray[Any]]
+    tol: NDArray[Any]
     failures: list[Comparison] = field(default_factory=list)
 
 

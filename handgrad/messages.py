@@ -16,6 +16,7 @@ from handgrad.compare import INVARIANT, Comparison
 from handgrad.engine import CaseResult
 from handgrad.finite_differences import FiniteDifferences, finite_differences
 from handgrad.quantities import ORDER, QUANTITIES, downstream
+from handgrad.report import Tally, confined
 from handgrad.scope import AXES
 
 FD_MAX_ELEMENTS = 4096
@@ -120,14 +121,13 @@ def narrower_scope(results: Sequence[CaseResult]) -> str:
     share, say so and name the option that declares a scope without it ("" otherwise).
     The failure stands: this only tells a candidate that does not claim that value how to
     say so."""
-    failed = [r for r in results if not r.passed]
-    passed = [r for r in results if r.passed]
+    tally = Tally()
+    tally.add_all(results)
     for axis, (field, values) in AXES.items():
-        bad = {getattr(r.spec, field) for r in failed}
-        good = {getattr(r.spec, field) for r in passed} - bad
-        if failed and bad and good:
-            which = " or ".join(f"{field}={v}" for v in values if v in bad)
-            keep = ",".join(v for v in values if v in good)
+        failing, clean = confined(tally.pattern[field])
+        if failing:
+            which = " or ".join(f"{field}={v}" for v in values if v in failing)
+            keep = ",".join(v for v in values if v in clean)
             return (f"every failing case has {which}, and every case with another {field} "
                     f"passed: if your implementation does not claim {which}, declare the scope "
                     f"it supports (--{axis} {keep}, or HANDGRAD_SCOPE in its module)")  # fmt: skip

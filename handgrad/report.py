@@ -59,6 +59,15 @@ def _value(spec: CaseSpec, axis: str) -> str:
     return size_class(spec) if axis == "size" else str(getattr(spec, axis))
 
 
+def confined(counts: dict[str, list[int]]) -> tuple[list[str], list[str]]:
+    """One axis's (cases, failed) per value, split into the values with failures and the
+    values whose every case passed, when the failures are confined to some values (both
+    lists non-empty); two empty lists otherwise."""
+    failing = [v for v, (_, failed) in counts.items() if failed]
+    clean = [v for v, (_, failed) in counts.items() if not failed]
+    return (failing, clean) if failing and clean else ([], [])
+
+
 class Tally:
     """Accumulates rows across cases; a candidate that raised counts in ``errors``; and the
     failure pattern: cases and failed cases by each value of ``PATTERN_AXES``."""
@@ -110,10 +119,10 @@ class Tally:
         """ "fails only when …" if one value of some axis holds every failure while other
         values of it were verified and passed; "" otherwise."""
         found = []
-        for axis, values in self.pattern.items():
-            failing = {v for v, (_, failed) in values.items() if failed}
-            if len(failing) == 1 and len(values) > 1:
-                found.append(f"{axis} = {failing.pop()}" if axis != "size" else failing.pop())
+        for axis, counts in self.pattern.items():
+            failing, _ = confined(counts)
+            if len(failing) == 1:
+                found.append(f"{axis} = {failing[0]}" if axis != "size" else failing[0])
         if not found:
             return ""
         total = sum(failed for _, failed in self.pattern["dtype"].values())
