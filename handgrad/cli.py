@@ -3,10 +3,14 @@
     handgrad check --candidate my_backprop --case 'N=5,D=4,H=10,C=3,dtype=float32,...'
     handgrad run --candidate my_backprop --cases 2000 --seed 0 --report-dir reports
 
+    handgrad merge shard-*/ --report-dir reports
+
 ``check`` verifies one case and prints every comparison, then each failure in full; it is
 the command every failure message gives for rerunning its case. ``run`` verifies random
-and edge cases in batches, prints the first failures and writes the report. Both exit 0
-when everything passes, 1 on any mismatch, 2 on a usage error.
+and edge cases in batches, prints the first failures and writes the report. ``merge``
+joins the reports of a run split with ``--shard i/n`` into the whole run's verify.json,
+verify.md and verify.xml. Each exits 0 when everything passes, 1 on any mismatch, 2 on a
+usage error.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from handgrad import messages, oracles, report
+from handgrad import merge, messages, oracles, report
 from handgrad.api import verify
 from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
@@ -54,6 +58,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if not text else 1
 
 
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        s = merge.merge(merge.load(args.reports))
+    except ValueError as exc:
+        print(f"handgrad merge: {exc}", file=sys.stderr)
+        return 2
+    paths = report.write(args.report_dir, s)
+    paths.append(args.report_dir / "verify.xml")
+    paths[-1].write_text(report.junit(s))
+    verdict = "passed" if s["passed"] else "FAILED"
+    print(f"{len(s['shards'])} shards, {s['cases']} cases: {verdict}")
+    for path in paths:
+        print(f"report written to {path}")
+    return 0 if s["passed"] else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="handgrad", description=__doc__.split("\n\n")[0])
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -74,11 +94,18 @@ def parser() -> argparse.ArgumentParser:
     for axis, (_, values) in AXES.items():
         run.add_argument(f"--{axis}", default=None,
                          help=f"declared scope: a comma list from {','.join(values)}")  # fmt: skip
+    join = verbs.add_parser("merge", help="join the reports of --shard i/n runs into one")
+    join.add_argument("reports", nargs="+", type=Path,
+                      help="the shards' verify.json files, or directories holding them")  # fmt: skip
+    join.add_argument("--report-dir", type=Path, default=Path("reports"),
+                      help="write verify.md/.json/.xml here (default: reports)")  # fmt: skip
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.verb == "merge":
+        return _merge(args)  # no candidate and no framework: only the reports
     try:
         args.module = load_candidate(args.candidate)
         if args.verb == "run":

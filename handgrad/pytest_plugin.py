@@ -1,7 +1,7 @@
 """The gate's pytest plugin: its options, its fixtures, and the report it writes.
 
 Registered through the ``pytest11`` entry point, so any test suite with handgrad installed
-gets ``--candidate``, ``--seed``, ``--cases`` and ``--report-dir``, the ``candidate`` and
+gets ``--candidate``, ``--seed``, ``--cases``, ``--shard`` and ``--report-dir``, the ``candidate`` and
 ``handgrad_options`` fixtures, and the ``handgrad_record`` fixture that adds a test's
 results to the run's report. Tallies travel from pytest-xdist workers to the controller as
 user properties, and only the controller writes the report. Nothing here acts on a test
@@ -25,6 +25,7 @@ from handgrad import oracles, report
 from handgrad.candidate import load_candidate
 from handgrad.engine import CaseResult
 from handgrad.scope import ATTRIBUTE, AXES, RELU_AT_ZERO, Scope
+from handgrad.shard import Shard
 
 PROPERTY = "handgrad"
 
@@ -49,10 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="number of random shape cases in the bulk run (default: 2000)",
     )
     group.addoption(
-        "--slow",
-        action="store_true",
-        default=False,
-        help="also run the slow statistical tests (nox -s verify passes this)",
+        "--shard",
+        default="1/1",
+        help="verify only the i-th of n disjoint slices of every list of cases, as i/n "
+        "(default 1/1: all); handgrad merge joins the shards' reports",
     )
     group.addoption("--report-dir", default=None,
                     help="write verify.md and verify.json here")  # fmt: skip
@@ -72,10 +73,11 @@ class Options:
     cases: int
     scope: dict[str, str | None]
     """The scope options as given (None: not given)."""
+    shard: Shard
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(VerifyReport(config), "handgrad-report")
+    config.pluginmanager.register(VerifyReport(config, _shard(config)), "handgrad-report")
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +87,15 @@ def handgrad_options(pytestconfig: pytest.Config) -> Options:
         raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
     scope = {axis: pytestconfig.getoption(axis) for axis in (*AXES, "relu_at_zero")}
     return Options(str(pytestconfig.getoption("candidate")),
-                   int(pytestconfig.getoption("seed")), cases, scope)  # fmt: skip
+                   int(pytestconfig.getoption("seed")), cases, scope,
+                   _shard(pytestconfig))  # fmt: skip
+
+
+def _shard(config: pytest.Config) -> Shard:
+    try:
+        return Shard.parse(str(config.getoption("shard")))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture(scope="session")
@@ -130,8 +140,9 @@ class VerifyReport:
         except (ImportError, TypeError, ValueError):
             return None
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, shard: Shard) -> None:
         self.config = config
+        self.shard = shard
         self.tally = report.Tally()
         self.failures: list[dict[str, str]] = []
         self.started = time.time()
@@ -167,6 +178,6 @@ class VerifyReport:
             s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
                                int(opt("cases")), int(exitstatus) == 0,
                                time.time() - self.started, self.failures,
-                               self._scope())  # fmt: skip
+                               self._scope(), [str(self.shard)])  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

@@ -2,15 +2,17 @@
 
 Each row has the number of cases, how many failed, the worst error/tolerance ratio (≤ 1
 passes; how close the run came to failing) and the case that gave it. Rows merge across
-tests and across pytest-xdist workers (:meth:`Tally.merge`), and the report is written as
-Markdown and JSON.
+tests, pytest-xdist workers and shards (:meth:`Tally.merge`) to the same result in any
+order, and the report is written as Markdown, JSON and, for merged shards, JUnit XML.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -40,8 +42,10 @@ class Row:
     def update(self, cases: int, failed: int, ratio: float, case: str) -> None:
         self.cases += cases
         self.failed += failed
-        if ratio > self.worst_ratio or not self.worst_case:
-            self.worst_ratio, self.worst_case = max(ratio, self.worst_ratio), case
+        # Equal ratios keep the first case in text order, not the first one seen, so that
+        # merging in any order (xdist workers, shards) names the same worst case.
+        if not self.worst_case or (-ratio, case) < (-self.worst_ratio, self.worst_case):
+            self.worst_ratio, self.worst_case = ratio, case
 
 
 PATTERN_AXES = ("dtype", "target", "reduction", "kind", "size")
@@ -57,6 +61,13 @@ def size_class(spec: CaseSpec) -> str:
 
 def _value(spec: CaseSpec, axis: str) -> str:
     return size_class(spec) if axis == "size" else str(getattr(spec, axis))
+
+
+def fingerprint(spec: CaseSpec) -> int:
+    """A 64-bit digest of one case; a run's fingerprint is their sum modulo 2⁶⁴, the same
+    for the same cases in any order or split, so a merged report shows that its shards
+    verified exactly the cases of the unsplit run."""
+    return int.from_bytes(hashlib.blake2b(str(spec).encode(), digest_size=8).digest(), "big")
 
 
 def confined(counts: dict[str, list[int]]) -> tuple[list[str], list[str]]:
@@ -76,10 +87,16 @@ class Tally:
         self.rows: dict[tuple[str, str, str], Row] = {}
         self.errors = 0
         self.pattern: dict[str, dict[str, list[int]]] = {a: {} for a in PATTERN_AXES}
+        self.fingerprint = 0
+
+    @property
+    def cases(self) -> int:
+        return sum(cases for cases, _ in self.pattern["dtype"].values())
 
     def add(self, result: CaseResult) -> None:
         if result.error:
             self.errors += 1
+        self.fingerprint = (self.fingerprint + fingerprint(result.spec)) % 2**64
         for axis in PATTERN_AXES:
             counts = self.pattern[axis].setdefault(_value(result.spec, axis), [0, 0])
             counts[0] += 1
@@ -98,6 +115,7 @@ class Tally:
 
     def merge(self, data: dict[str, Any]) -> None:
         self.errors += int(data["errors"])
+        self.fingerprint = (self.fingerprint + int(data["fingerprint"], 16)) % 2**64
         for axis, values in data["pattern"].items():
             for value, (cases, failed) in values.items():
                 counts = self.pattern[axis].setdefault(value, [0, 0])
@@ -113,7 +131,8 @@ class Tally:
         return [asdict(r) | {"status": r.status} for r in rows]
 
     def as_data(self) -> dict[str, Any]:
-        return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern}
+        return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern,
+                "fingerprint": f"{self.fingerprint:016x}"}  # fmt: skip
 
     def only_when(self) -> str:
         """ "fails only when …" if one value of some axis holds every failure while other
@@ -147,16 +166,20 @@ def environment() -> dict[str, str]:
 
 
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
-            seconds: float, failures: list[dict[str, str]],
-            scope: Scope | None = None) -> dict[str, Any]:  # fmt: skip
+            seconds: float, failures: list[dict[str, str]], scope: Scope | None = None,
+            shards: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
-    failure) is written as the string "inf"."""
+    failure) is written as the string "inf". ``shards``: the "i/n" shards it covers
+    (default ["1/1"], the whole run)."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
     return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
+            "shards": shards or ["1/1"], "cases": tally.cases,
+            "fingerprint": f"{tally.fingerprint:016x}",
             "pattern": tally.pattern, "only_when": tally.only_when(),
-            "scope": {axis: list(getattr(scope, axis)) for axis in AXES},
+            "scope": {axis: list(getattr(scope, axis)) for axis in AXES}
+            | {"relu_at_zero": scope.relu_at_zero},
             "scope_statement": scope.describe(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
@@ -166,12 +189,13 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
 def markdown(s: dict[str, Any]) -> str:
     c = s["candidate"]
     verdict = "PASS" if s["passed"] else "FAIL"
+    shards = "" if s["shards"] == ["1/1"] else f" (shards {', '.join(s['shards'])})"
     lines = [
         "# handgrad verify report",
         "",
         (
             f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge "
-            f"cases; **{verdict}**"
+            f"cases{shards}: {s['cases']} cases verified; **{verdict}**"
         ),
         "",
         s["scope_statement"],
@@ -217,3 +241,27 @@ def write(directory: Path, s: dict[str, Any]) -> list[Path]:
     paths[0].write_text(json.dumps(s, indent=2, allow_nan=False) + "\n")
     paths[1].write_text(markdown(s))
     return paths
+
+
+def junit(s: dict[str, Any]) -> str:
+    """The report as JUnit XML, for CI pages that read it: one test per row, which fails
+    when any of its cases failed, and one per failure message of the run."""
+    suite = ET.Element("testsuite", name="handgrad", tests="0", failures="0")
+    cases: list[tuple[str, str | None]] = []
+    for r in s["rows"]:
+        worst = f"worst ratio {float(r['worst_ratio']):.3g} at {r['worst_case']}"
+        failed = f"{r['failed']} of {r['cases']} cases failed; {worst}" if r["failed"] else None
+        cases.append((f"{r['quantity']} vs {r['reference']} ({r['dtype']})", failed))
+    if s["candidate_errors"]:
+        errors = (
+            f"{s['candidate_errors']} case(s) where the candidate raised or modified its inputs"
+        )
+        cases.append(("candidate", errors))
+    cases += [(f["test"], f["message"]) for f in s["failures"]]
+    for name, failure in cases:
+        case = ET.SubElement(suite, "testcase", classname="handgrad.verify", name=name)
+        if failure is not None:
+            ET.SubElement(case, "failure", message=failure.splitlines()[0]).text = failure
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(failure is not None for _, failure in cases)))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

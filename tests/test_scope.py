@@ -102,7 +102,7 @@ def test_the_command_line_and_the_report_state_the_scope(
     assert "Not verified (outside the declared scope): targets onehot" in capsys.readouterr().out
     report = json.loads((tmp_path / "verify.json").read_text())
     assert report["scope"] == {"dtypes": list(DTYPES), "targets": ["labels"],
-                               "reductions": ["mean"]}  # fmt: skip
+                               "reductions": ["mean"], "relu_at_zero": "0"}  # fmt: skip
     assert "Not verified" in (tmp_path / "verify.md").read_text().splitlines()[4]
     assert cli.main([*args, "--reductions", "mean,sum"]) == 1
     assert "--reductions mean" in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 Run against any implementation with ``--candidate some.module``; ``--seed`` changes every
 random draw and ``--cases`` the size of the bulk run (options of the handgrad plugin).
+``--shard i/n`` verifies the i-th of n disjoint slices of every list of cases below, so
+that n machines share one run; ``handgrad merge`` joins their reports.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def edge_results(candidate: ModuleType, handgrad_options: Options,
                  handgrad_scope: Scope) -> dict[str, CaseResult]:  # fmt: skip
     """Every edge case in the scope, verified together in batches; each test below reads
     its own."""
-    inside = [s for s in EDGE if handgrad_scope.contains(s)]
+    shard = handgrad_options.shard
+    inside = [s for k, s in enumerate(EDGE) if handgrad_scope.contains(s) and shard.owns(k)]
     specs = [dataclasses.replace(s, seed=s.seed + handgrad_options.seed) for s in inside]
     results = verify_cases(candidate, [cases.make_case(s) for s in specs],
                            handgrad_scope.relu_at_zero)  # fmt: skip
@@ -37,11 +40,14 @@ def edge_results(candidate: ModuleType, handgrad_options: Options,
 
 @pytest.mark.parametrize("spec", EDGE, ids=[str(s) for s in EDGE])
 def test_edge_case(spec: cases.CaseSpec, edge_results: dict[str, CaseResult],
-                   handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
+                   handgrad_options: Options, handgrad_scope: Scope,
+                   handgrad_record: Record) -> None:  # fmt: skip
     """Named shapes (N = 1, C = 1, C = 2, H = 1, D = 1), every target form, and the stress
     kinds: exact zeros in s1, |s2| in the thousands, probabilities near underflow."""
     if not handgrad_scope.contains(spec):
         pytest.skip(f"outside the declared scope; not verified ({handgrad_scope.as_options()})")
+    if str(spec) not in edge_results:
+        pytest.skip(f"verified by another shard than {handgrad_options.shard}")
     result = edge_results[str(spec)]
     handgrad_record([result])
     failure = messages.summary([result])
@@ -58,7 +64,7 @@ def test_random_cases(chunk: int, candidate: ModuleType, handgrad_options: Optio
     up to 512), both dtypes, every target form, reduction and stress kind, in padded
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
-    specs = specs[chunk::CHUNKS]
+    specs = handgrad_options.shard.take(specs[chunk::CHUNKS])
     run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
 
 
@@ -92,7 +98,11 @@ def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
                            handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """Hypothesis draws shapes from 1 to 512 and, on failure, shrinks to the smallest
     failing one (fewest large dimensions, then smallest sizes). It runs a tenth of
-    ``--cases`` examples, seeded by ``--seed``."""
+    ``--cases`` examples, seeded by ``--seed``. Its search adapts to what it finds, so it is
+    not split: the first shard runs all of it."""
+    if handgrad_options.shard.index != 1:
+        pytest.skip(f"Hypothesis's search is not split: shard 1/{handgrad_options.shard.count} "
+                    "runs it whole")  # fmt: skip
 
     @seed(handgrad_options.seed)
     @settings(max_examples=max(10, handgrad_options.cases // 10), deadline=None,
@@ -124,5 +134,5 @@ def test_no_false_alarms(dtype: str, chunk: int, candidate: ModuleType,
         pytest.skip(f"{dtype} is outside the declared scope; not verified")
     seed = handgrad_options.seed + 1 + cases.DTYPES.index(dtype)  # not the bulk run's draws
     specs = handgrad_scope.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)
-    specs = specs[chunk::FALSE_ALARM_CHUNKS]
+    specs = handgrad_options.shard.take(specs[chunk::FALSE_ALARM_CHUNKS])
     run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
