@@ -68,17 +68,20 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """ruff, mypy --strict, sp-repo-review, and schema and security checks of the CI files."""
+    """ruff, mypy --strict, sp-repo-review, and schema and security checks (zizmor) of the
+    workflows, the composite action (action.yml) and dependabot's settings."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("sp-repo-review", ".")
-    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-                ".github/workflows/ci.yml")  # fmt: skip
+    workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml")
     session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot",
                 ".github/dependabot.yml")  # fmt: skip
-    session.run("zizmor", "--offline", "--config", ".github/zizmor.yml", ".github/workflows")
+    session.run("zizmor", "--offline", "--config", ".github/zizmor.yml", ".github/workflows",
+                "action.yml")  # fmt: skip
 
 
 @nox.session(default=False)
