@@ -105,5 +105,15 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.interleaved", "--out", str(REPORTS))
 
 
+@nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """handgrad beside torch.autograd.gradcheck and jax.test_util.check_grads on this
+    network, with pinned seeds: false alarms on correct code and cost per fresh shape.
+    Writes reports/compare.md and compare.json (pass ``-- --seeds 5`` for a shorter run)."""
+    install(session)
+    session.run("python", "-m", "benchmarks.compare_tools", "--out", str(REPORTS),
+                *session.posargs)  # fmt: skip
+
+
 if __name__ == "__main__":
     nox.main()
