@@ -146,6 +146,21 @@ def make_case(spec: CaseSpec) -> Case:
     return Case(spec=spec, y=y if y.dtype.kind in "iu" else y.astype(dt), **cast)
 
 
+def make_direction(case: Case, with_x: bool = True) -> dict[str, NDArray[Any]]:
+    """A direction for the second-order products, drawn from the case's seed and scaled
+    like the arrays it moves: ẋ (None unless ``with_x``: x held fixed), ẇ1, ḃ1, ẇ2, ḃ2."""
+    rng = np.random.default_rng([case.spec.seed, 2])  # a stream apart from the case's own
+    N, D, H, C = case.spec.N, case.spec.D, case.spec.H, case.spec.C
+    drawn = {"x": rng.standard_normal((N, D)),
+             "w1": rng.standard_normal((D, H)) / math.sqrt(D), "b1": 0.1 * rng.standard_normal(H),
+             "w2": rng.standard_normal((H, C)) / math.sqrt(H), "b2": 0.1 * rng.standard_normal(C)}  # fmt: skip
+    dt = np.dtype(case.spec.dtype)
+    out: dict[str, Any] = {k: a.astype(dt) for k, a in drawn.items()}
+    if not with_x:
+        out["x"] = None
+    return out
+
+
 EDGE_SHAPES: tuple[tuple[int, int, int, int], ...] = (
     (1, 7, 9, 5),  # N = 1
     (6, 5, 8, 1),  # C = 1

@@ -150,3 +150,89 @@ def agree(fd: F64, ref: NDArray[Any], skipped: NDArray[np.bool_] | None = None) 
     if not keep.any():
         return 0.0
     return float(np.abs(fd - ref64)[keep].max()) / scale
+
+
+# --- second order: differences along one direction ------------------------------------------
+
+PARAMS = ("x", "w1", "b1", "w2", "b2")
+
+
+@dataclass
+class Directional:
+    """Finite differences along one direction v = (ẋ, ẇ1, ḃ1, ẇ2, ḃ2), in float64: the
+    tangent of each forward quantity and of L (``jvp``), the derivative of every gradient
+    (``hvp``: R{dL/d·}, so Hv at x … b2), and Gv (``ggn``), keyed like the references.
+    ``kind`` is "central", "one-sided" (one end of the step crosses a ReLU kink: the
+    one-sided stencil of the same order on the other side) or "skipped" (both ends do;
+    the dicts are then empty)."""
+
+    kind: str
+    jvp: dict[str, F64] = field(default_factory=dict)
+    hvp: dict[str, F64] = field(default_factory=dict)
+    ggn: dict[str, F64] = field(default_factory=dict)
+
+
+def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
+    """Differences of manual's float64 forward pass and gradients along ``direction``.
+
+    Not framework-free like :func:`finite_differences`: the gradients differenced are
+    manual's, which the first-order gate proves. Gv has no function to difference: it is
+    the difference of dL/ds2 along ṡ2 (H_s2·ṡ2), carried back by manual's backward pass.
+    """
+    import manual
+    from manual.network import _backprop, grad_s2, softmax
+
+    a = {k: getattr(case, k).astype(np.float64) for k in PARAMS}
+    t = {k: np.zeros_like(a[k]) if direction[k] is None else
+         np.asarray(direction[k], dtype=np.float64) for k in PARAMS}  # fmt: skip
+    y = case.y if case.labels else case.y.astype(np.float64)
+    reduction = case.spec.reduction
+
+    def at(s: float) -> tuple[dict[str, Any], dict[str, F64]]:
+        v = {k: a[k] + s * t[k] for k in PARAMS}
+        params = manual.Params(v["w1"], v["b1"], v["w2"], v["b2"])
+        loss, fwd, grads = manual.loss_and_gradients(v["x"], y, params, reduction)
+        values = {"s1": fwd.s1, "o1": fwd.o1, "s2": fwd.s2, "p": fwd.p, "loss": loss}
+        return values, {f"dL/d{g}": getattr(grads, g) for g in ("s2", "o1", "s1", *PARAMS)}
+
+    base, _ = at(0.0)
+    signs = base["s1"] > 0
+
+    def safe(s: float) -> bool:
+        return bool(np.array_equal(at(s)[0]["s1"] > 0, signs))
+
+    # The step's scale: the t that moves s1 by its own size, or s2 by 1 (the softmax's
+    # curvature scale, whatever |s2|), measured by one probing step.
+    probe, _ = at(STEP)
+    rate = max(float(np.abs(probe["s1"] - base["s1"]).max())
+               / max(1.0, float(np.abs(base["s1"]).max())),
+               float(np.abs(probe["s2"] - base["s2"]).max())) / STEP  # fmt: skip
+    scale = 1.0 / rate if rate > 0 else 1.0
+    h = STEP * scale
+    stencil: tuple[tuple[float, float], ...]
+    if safe(h) and safe(-h):
+        kind, stencil = "central", ((h, 0.5 / h), (-h, -0.5 / h))
+    else:
+        # One end crosses a kink: the one-sided stencil of the same order, h² (f(0), f(±h)
+        # and f(±2h)), on the side that stays clear.
+        side = next((t for t in (h, -h) if safe(t) and safe(2 * t)), None)
+        if side is None:
+            return Directional("skipped")
+        kind, stencil = "one-sided", ((0.0, -1.5 / side), (side, 2 / side), (2 * side, -0.5 / side))
+    points = [(at(t), weight) for t, weight in stencil]
+    out = Directional(kind)
+    out.jvp = {k: sum((np.asarray(f[k], dtype=np.float64) * w for (f, _), w in points),
+                      np.zeros(np.shape(base[k])))
+               for k in base}  # fmt: skip
+    out.hvp = {k: sum((g[k] * w for (_, g), w in points), np.zeros_like(g0))
+               for k, g0 in points[0][0][1].items()}  # fmt: skip
+    # Gv: dL/ds2 is smooth in s2, so H_s2·ṡ2 is differenced centrally there.
+    s2, ds2 = base["s2"], out.jvp["s2"]
+    k = STEP / (float(np.abs(ds2).max()) or 1.0)  # s2 moves by STEP: curvature scale 1
+    q = (grad_s2(softmax(s2 + k * ds2), y, reduction)
+         - grad_s2(softmax(s2 - k * ds2), y, reduction)) / (2 * k)  # fmt: skip
+    params = manual.Params(a["w1"], a["b1"], a["w2"], a["b2"])
+    fwd = manual.Forward(base["s1"], base["o1"], s2, base["p"])
+    gv = _backprop(a["x"], params, fwd, q)
+    out.ggn = {f"dL/d{g}": getattr(gv, g) for g in ("s2", "o1", "s1", *PARAMS)}
+    return out

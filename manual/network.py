@@ -298,7 +298,12 @@ def _backward(
     x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str
 ) -> Gradients:
     """Every gradient of L on checked inputs, in the reverse order of the forward pass."""
-    ds2 = grad_s2(fwd.p, y, reduction)
+    return _backprop(x, params, fwd, grad_s2(fwd.p, y, reduction))
+
+
+def _backprop(x: Array, params: Params, fwd: Forward, ds2: Array) -> Gradients:
+    """``ds2`` (N×C) carried back through both layers: the backward pass from dL/ds2 on.
+    The Gauss-Newton product runs it on H_s2·ṡ2 (``manual.second_order``)."""
     do1 = grad_input(ds2, params.w2)
     ds1 = grad_s1(do1, fwd.s1)
     return Gradients(

@@ -6,6 +6,8 @@ module enables it before any array is created.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
@@ -69,3 +71,65 @@ def reference(
         "dL/dw2": gw2,
         "dL/db2": gb2,
     }
+
+
+# --- second order: every product from autodiff of the functions above -------------------------
+
+PARAMS = ("x", "w1", "b1", "w2", "b2")
+"""What a direction moves, in the order the functions below take them."""
+
+
+def forward(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array,
+            reduction: str) -> dict[str, Array]:  # fmt: skip
+    """The forward pass and the loss, for forward mode."""
+    s1 = x @ w1 + b1
+    o1 = jax.nn.relu(s1)
+    s2 = o1 @ w2 + b2
+    return {"s1": s1, "o1": o1, "s2": s2, "p": jax.nn.softmax(s2, axis=1),
+            "loss": loss_from_s2(s2, y, reduction)}  # fmt: skip
+
+
+def gradients(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array,
+              reduction: str) -> dict[str, Array]:  # fmt: skip
+    """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
+    out = reference(x, y, w1, b1, w2, b2, reduction)
+    return {k: v for k, v in out.items() if k.startswith("dL/")}
+
+
+def jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
+        reduction: str) -> dict[str, Array]:  # fmt: skip
+    """Forward mode: the tangent of s1, o1, s2, p and L along ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2,
+    ḃ2; ẋ zero to hold x fixed)."""
+    out: dict[str, Array]
+    _, out = jax.jvp(functools.partial(forward, y=y, reduction=reduction), primals, tangents)
+    return out
+
+
+def hvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
+        reduction: str) -> dict[str, Array]:  # fmt: skip
+    """Forward-over-reverse: the tangent of every gradient. At dL/dx … dL/db2 it is the
+    Hessian in (x, w1, b1, w2, b2) times the direction."""
+    out: dict[str, Array]
+    _, out = jax.jvp(functools.partial(gradients, y=y, reduction=reduction), primals, tangents)
+    return out
+
+
+def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
+           reduction: str) -> dict[str, Array]:  # fmt: skip
+    """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
+    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates."""
+    x, w1, b1, w2, b2 = primals
+
+    def s2_of_s1(s1: Array) -> Array:
+        return jax.nn.relu(s1) @ w2 + b2
+
+    def s2_of(x: Array, w1: Array, b1: Array, w2: Array, b2: Array) -> Array:
+        return jax.nn.relu(x @ w1 + b1) @ w2 + b2
+
+    s2, jv = jax.jvp(s2_of, primals, tangents)
+    _, hjv = jax.jvp(lambda s: jax.grad(loss_from_s2)(s, y, reduction), (s2,), (jv,))
+    gx, gw1, gb1, gw2, gb2 = jax.vjp(s2_of, *primals)[1](hjv)
+    (go1,) = jax.vjp(lambda o1: o1 @ w2 + b2, jax.nn.relu(x @ w1 + b1))[1](hjv)
+    (gs1,) = jax.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
+    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
+            "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip

@@ -8,6 +8,8 @@ gradient is the gradient of the loss written as a function of that intermediate.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -63,3 +65,68 @@ def reference(x: Tensor, y: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tens
         "dL/dw2": gw2,
         "dL/db2": gb2,
     }
+
+
+# --- second order: every product from autograd of the functions above --------------------------
+
+PARAMS = ("x", "w1", "b1", "w2", "b2")
+"""What a direction moves, in the order the functions below take them."""
+
+
+def forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
+            reduction: str) -> dict[str, Tensor]:  # fmt: skip
+    """The forward pass and the loss, for forward mode."""
+    s1 = x @ w1 + b1
+    o1 = torch.relu(s1)
+    s2 = o1 @ w2 + b2
+    return {"s1": s1, "o1": o1, "s2": s2, "p": torch.softmax(s2, dim=1),
+            "loss": loss_from_s2(s2, y, reduction)}  # fmt: skip
+
+
+def gradients(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
+              reduction: str) -> dict[str, Tensor]:  # fmt: skip
+    """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
+    out = reference(x, y, w1, b1, w2, b2, reduction)
+    return {k: v for k, v in out.items() if k.startswith("dL/")}
+
+
+def jvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
+        reduction: str) -> dict[str, Tensor]:  # fmt: skip
+    """Forward mode (``torch.func.jvp``): the tangent of s1, o1, s2, p and L along
+    ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2, ḃ2; ẋ zero to hold x fixed)."""
+    out: dict[str, Tensor] = torch.func.jvp(
+        functools.partial(forward, y=y, reduction=reduction), primals, tangents
+    )[1]
+    return out
+
+
+def hvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
+        reduction: str) -> dict[str, Tensor]:  # fmt: skip
+    """Forward-over-reverse: ``torch.func.jvp`` of every gradient. At dL/dx … dL/db2 it is
+    the Hessian in (x, w1, b1, w2, b2) times the direction."""
+    out: dict[str, Tensor] = torch.func.jvp(
+        functools.partial(gradients, y=y, reduction=reduction), primals, tangents
+    )[1]
+    return out
+
+
+def ggn_vp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
+           reduction: str) -> dict[str, Tensor]:  # fmt: skip
+    """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
+    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates."""
+    x, w1, b1, w2, b2 = primals
+
+    def s2_of_s1(s1: Tensor) -> Tensor:
+        return torch.relu(s1) @ w2 + b2
+
+    def s2_of(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+        return torch.relu(x @ w1 + b1) @ w2 + b2
+
+    s2, jv = torch.func.jvp(s2_of, primals, tangents)[:2]
+    loss_grad = torch.func.grad(loss_from_s2)
+    hjv = torch.func.jvp(lambda s: loss_grad(s, y, reduction), (s2,), (jv,))[1]
+    gx, gw1, gb1, gw2, gb2 = torch.func.vjp(s2_of, *primals)[1](hjv)
+    (go1,) = torch.func.vjp(lambda o1: o1 @ w2 + b2, torch.relu(x @ w1 + b1))[1](hjv)
+    (gs1,) = torch.func.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
+    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
+            "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip
