@@ -90,7 +90,8 @@ def bench(session: nox.Session) -> None:
 
     Writes reports/bench.json (pytest-benchmark's format: compare runs with
     ``--benchmark-compare``), reports/bench.md, reports/bench.png, and
-    reports/bench_ratios.md (forward+backward ratios, interleaved round by round).
+    reports/bench_ratios.md (forward+backward ratios, interleaved round by round) and
+    reports/bench_second_order.md (jvp, Hv and Gv against one gradient, likewise).
     """
     install(session, "bench")
     REPORTS.mkdir(exist_ok=True)
@@ -103,6 +104,7 @@ def bench(session: nox.Session) -> None:
     )
     # The ratios of the targets, timed side by side (the benchmarks above run one by one).
     session.run("python", "-m", "benchmarks.interleaved", "--out", str(REPORTS))
+    session.run("python", "-m", "benchmarks.second_order", "--out", str(REPORTS))
 
 
 @nox.session(default=False)

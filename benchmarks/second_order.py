@@ -139,16 +139,21 @@ def measure(shape: Shape, dtype: str, rounds: int,
     want = _expected(case, v)
     runs = {(impl, name): run for impl in IMPLEMENTATIONS
             for name, run in BUILDERS[impl](case, v).items()}  # fmt: skip
-    for (impl, name), run in runs.items():  # compile, warm, and check once
+    reps = {}
+    for (impl, name), run in runs.items():  # compile, warm, check once, and size the samples
         check(impl, name, run(), want[name], dtype)
+        start = time.perf_counter()
+        run()
+        reps[impl, name] = max(1, min(2000, int(0.05 / max(time.perf_counter() - start, 1e-7))))
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
     keys = list(runs)
     for r in range(rounds):
         for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
             time.sleep(settle)
             start = time.perf_counter()
-            runs[key]()
-            samples[key].append(time.perf_counter() - start)
+            for _ in range(reps[key]):  # about 50 ms a sample: one call after a pause is noise
+                runs[key]()
+            samples[key].append((time.perf_counter() - start) / reps[key])
     return {key: statistics.median(s) for key, s in samples.items()}
 
 
