@@ -14,6 +14,7 @@ and the options ``--dtypes``, ``--targets`` and ``--reductions`` (comma lists) o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -30,6 +31,13 @@ RELU_AT_ZERO = {
     "any": "any value in [0, 1], each element on its own",
 }
 """The conventions for ReLU's derivative at exactly s1 = 0, and how the report words them."""
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn(dtypes: tuple[str, ...], targets: tuple[str, ...], reductions: tuple[str, ...],
+           seed: int, n: int, dtype: str | None) -> tuple[CaseSpec, ...]:  # fmt: skip
+    return tuple(random_specs(seed, n, dtype=dtype, dtypes=DTYPES if dtype else dtypes,
+                              targets=targets, reductions=reductions))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -81,10 +89,10 @@ class Scope:
         return cls.parse(**merged)
 
     def random_specs(self, seed: int, n: int, dtype: str | None = None) -> list[CaseSpec]:
-        """``cases.random_specs`` within this scope (``dtype``: one dtype only)."""
-        dtypes = DTYPES if dtype is not None else self.dtypes
-        return random_specs(seed, n, dtype=dtype, dtypes=dtypes, targets=self.targets,
-                            reductions=self.reductions)  # fmt: skip
+        """``cases.random_specs`` within this scope (``dtype``: one dtype only). Drawn once
+        per process: the gate's chunks and shards each take a slice of the same list, and
+        a million specs take 50 s to draw here."""
+        return list(_drawn(self.dtypes, self.targets, self.reductions, seed, n, dtype))
 
     def edge_specs(self, seed: int) -> list[CaseSpec]:
         """``cases.edge_specs`` within this scope."""
