@@ -52,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.report_dir is not None:
         failures = [{"test": "handgrad run", "message": text}] if text else []
         s = report.summary(outcome.tally, args.candidate, args.seed, args.cases, not text,
-                           time.time() - started, failures, scope)  # fmt: skip
+                           time.time() - started, failures, scope,
+                           selection="handgrad run" + (" --no-edge" if args.no_edge else ""))  # fmt: skip
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1

@@ -1,11 +1,12 @@
 """Shards' reports joined into the report of the whole run.
 
 Each shard (``--shard i/n``) writes its own verify.json. :func:`merge` checks that they
-are shards of one run (same candidate, seed, number of cases and scope, each shard once),
-adds up their tallies and builds the report the unsplit run would have written: the same
-rows, with the same counts, worst ratios and worst cases, the same failure pattern and the
-same fingerprint of the cases verified. Only the time, the failure messages (one per
-shard's failed test) and the environment differ.
+are shards of one run (same candidate, seed, number of cases, scope, test selection and
+versions, each shard once), adds up their tallies and builds the report the unsplit run
+would have written: the same rows, with the same counts, worst ratios and worst cases, the
+same failure pattern and the same fingerprint of the cases verified. Only the time and the
+failure messages (one per shard's failed test, labelled with its shard) differ. The result
+does not depend on the order the reports are given in.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from handgrad import report
 from handgrad.scope import AXES, Scope
 from handgrad.shard import Shard
 
-SAME = ("candidate", "seed", "random_cases", "scope")
-"""What every shard of one run shares."""
+SAME = ("candidate", "seed", "random_cases", "scope", "selection", "environment")
+"""What every shard of one run shares: what was verified, which of the gate's tests ran,
+and the versions (handgrad, Python, NumPy, torch, JAX) it ran with."""
+KEYS = (*SAME, "shards", "cases", "fingerprint", "pattern", "rows", "failures", "passed",
+        "seconds", "candidate_errors")  # fmt: skip
+"""What a report must hold to be merged."""
 
 
 def load(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -34,9 +39,14 @@ def load(paths: Iterable[Path]) -> list[dict[str, Any]]:
     loaded = []
     for file in files:
         try:
-            loaded.append(json.loads(file.read_text()))
+            data = json.loads(file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"reports: cannot read {file}: {exc}") from exc
+        missing = [key for key in KEYS if key not in data] if isinstance(data, dict) else KEYS
+        if missing:
+            raise ValueError(f"reports: {file} is not a handgrad verify.json of this version "
+                             f"(missing {', '.join(missing)})")  # fmt: skip
+        loaded.append(data)
     return loaded
 
 
@@ -61,6 +71,8 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """The whole run's report from its shards' reports (see the module's docstring)."""
     if not summaries:
         raise ValueError("reports: none given")
+    # In shard order, whatever order the files came in: the result must not depend on it.
+    summaries = sorted(summaries, key=lambda s: Shard.parse(s["shards"][0]).index)
     first = summaries[0]
     for s in summaries[1:]:
         differ = [key for key in SAME if s[key] != first[key]]
@@ -79,5 +91,5 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         all(s["passed"] for s in summaries), sum(s["seconds"] for s in summaries), failures,
         Scope.parse(**{axis: ",".join(scope[axis]) for axis in AXES},
                     relu_at_zero=scope["relu_at_zero"]),
-        [str(shard) for shard in shards],
+        [str(shard) for shard in shards], first["selection"], first["environment"],
     )  # fmt: skip

@@ -140,6 +140,11 @@ class VerifyReport:
         except (ImportError, TypeError, ValueError):
             return None
 
+    def _selection(self) -> str:
+        """Which tests ran, as pytest's -m and -k: shards of one run must agree on it."""
+        chosen = (("-m", self.config.option.markexpr), ("-k", self.config.option.keyword))
+        return " ".join(f"{flag} {value!r}" for flag, value in chosen if value)
+
     def __init__(self, config: pytest.Config, shard: Shard) -> None:
         self.config = config
         self.shard = shard
@@ -178,6 +183,7 @@ class VerifyReport:
             s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
                                int(opt("cases")), int(exitstatus) == 0,
                                time.time() - self.started, self.failures,
-                               self._scope(), [str(self.shard)])  # fmt: skip
+                               self._scope(), [str(self.shard)],
+                               self._selection())  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -160,30 +161,35 @@ def _version(dist: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    return {"python": platform.python_version(), "numpy": _version("numpy"),
-            "torch": _version("torch"), "jax": _version("jax"),
+    return {"python": platform.python_version(), "handgrad": _version("handgrad"),
+            "numpy": _version("numpy"), "torch": _version("torch"), "jax": _version("jax"),
             "machine": platform.machine()}  # fmt: skip
 
 
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
             seconds: float, failures: list[dict[str, str]], scope: Scope | None = None,
-            shards: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+            shards: list[str] | None = None, selection: str = "",
+            env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
     failure) is written as the string "inf". ``shards``: the "i/n" shards it covers
-    (default ["1/1"], the whole run)."""
+    (default ["1/1"], the whole run); ``selection``: which of the gate's tests ran (pytest's
+    -m and -k); ``env``: the versions it ran with (default: this process's)."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
     return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
             "shards": shards or ["1/1"], "cases": tally.cases,
             "fingerprint": f"{tally.fingerprint:016x}",
-            "pattern": tally.pattern, "only_when": tally.only_when(),
+            "selection": selection,
+            "pattern": {axis: dict(sorted(values.items()))
+                        for axis, values in tally.pattern.items()},
+            "only_when": tally.only_when(),
             "scope": {axis: list(getattr(scope, axis)) for axis in AXES}
             | {"relu_at_zero": scope.relu_at_zero},
             "scope_statement": scope.describe(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
-            "environment": environment()}  # fmt: skip
+            "environment": env or environment()}  # fmt: skip
 
 
 def markdown(s: dict[str, Any]) -> str:
@@ -243,9 +249,15 @@ def write(directory: Path, s: dict[str, Any]) -> list[Path]:
     return paths
 
 
+XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 cannot hold, such as a terminal's colour codes in a message."""
+
+
 def junit(s: dict[str, Any]) -> str:
-    """The report as JUnit XML, for CI pages that read it: one test per row, which fails
-    when any of its cases failed, and one per failure message of the run."""
+    """The report as JUnit XML, for CI pages that read it: one test per row (quantity ×
+    reference × dtype), which fails when any of its cases failed, and one per failure
+    message of the run. (An unsplit run's verify.xml is pytest's own: one test per pytest
+    test.)"""
     suite = ET.Element("testsuite", name="handgrad", tests="0", failures="0")
     cases: list[tuple[str, str | None]] = []
     for r in s["rows"]:
@@ -261,7 +273,9 @@ def junit(s: dict[str, Any]) -> str:
     for name, failure in cases:
         case = ET.SubElement(suite, "testcase", classname="handgrad.verify", name=name)
         if failure is not None:
-            ET.SubElement(case, "failure", message=failure.splitlines()[0]).text = failure
+            text = XML_UNSAFE.sub("?", failure)
+            first = (text.splitlines() or ["failed"])[0]
+            ET.SubElement(case, "failure", message=first).text = text
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(failure is not None for _, failure in cases)))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,7 +1,7 @@
 """The two-layer ReLU network and every gradient of its softmax cross-entropy loss.
 
-Each formula of the derivation (``derivation.ru.md``; English reading in ``NOTES.md``) is
-one small function below, forward and backward side by side, with its shapes:
+Each formula of the derivation (``docs/derivation.md``) is one small function below,
+forward and backward side by side, with its shapes:
 
     x (N×D) → s1 = x·w1 + b1 (N×H) → o1 = ReLU(s1) (N×H)
             → s2 = o1·w2 + b2 (N×C) → p = softmax(s2) (N×C) → L = −Σ y·log p

@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 """A Markdown link's target: [text](target)."""
-OUTSIDE = re.compile(r"\.\.[/\\]shared|shared[/]seed|anchors[.]md")
-"""The team's own folder beside the repository, which a clone does not have. The pattern is
-written so that it does not match this file."""
+OUTSIDE = re.compile(r"\.\.[/\\]shared|shared[/]seed|anchors[.]md|derivation[.]ru[.]md|NOTES[.]md")
+"""The team's own folder beside the repository and the files in it, which a clone does not
+have. The pattern is written so that it does not match this file."""
 
 
 def tracked_files(root: Path) -> list[Path]:
