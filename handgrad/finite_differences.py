@@ -1,4 +1,5 @@
-"""Central finite differences in float64: a third, framework-free opinion on every gradient.
+"""Central finite differences in float64: a third, framework-free opinion on every gradient,
+and (:func:`directional`) on the second-order products.
 
 The loss is evaluated by a plain float64 NumPy forward pass (log-sum-exp, no gradient
 formula anywhere), and each gradient element is (L(θ + h) − L(θ − h)) / 2h.
@@ -170,17 +171,20 @@ class Directional:
     jvp: dict[str, F64] = field(default_factory=dict)
     hvp: dict[str, F64] = field(default_factory=dict)
     ggn: dict[str, F64] = field(default_factory=dict)
+    skipped: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    """Gv's elements whose every step crosses a kink (it is differenced element by element)."""
 
 
 def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
     """Differences of manual's float64 forward pass and gradients along ``direction``.
 
-    Not framework-free like :func:`finite_differences`: the gradients differenced are
-    manual's, which the first-order gate proves. Gv has no function to difference: it is
-    the difference of dL/ds2 along ṡ2 (H_s2·ṡ2), carried back by manual's backward pass.
+    Not framework-free like :func:`finite_differences`: the gradients differenced for Hv
+    are manual's (``loss_and_gradients``), which the first-order gate proves, and so is the
+    dL/ds2 (``grad_s2``) differenced along ṡ2 for Gv's H_s2·ṡ2. Gv itself, Jᵀ·H_s2·ṡ2, is
+    then differenced element by element, with no backward formula.
     """
     import manual
-    from manual.network import _backprop, grad_s2, softmax
+    from manual.network import grad_s2, softmax
 
     a = {k: getattr(case, k).astype(np.float64) for k in PARAMS}
     t = {k: np.zeros_like(a[k]) if direction[k] is None else
@@ -226,13 +230,37 @@ def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
                for k in base}  # fmt: skip
     out.hvp = {k: sum((g[k] * w for (_, g), w in points), np.zeros_like(g0))
                for k, g0 in points[0][0][1].items()}  # fmt: skip
-    # Gv: dL/ds2 is smooth in s2, so H_s2·ṡ2 is differenced centrally there.
+    # Gv = Jᵀq, q = H_s2·ṡ2. dL/ds2 is smooth in s2, so q is differenced centrally there;
+    # then each element of Jᵀq is the derivative of ⟨q, s2⟩ by that element, differenced
+    # one by one like the gradients above (kink-aware), so no backward formula enters.
     s2, ds2 = base["s2"], out.jvp["s2"]
     k = STEP / (float(np.abs(ds2).max()) or 1.0)  # s2 moves by STEP: curvature scale 1
     q = (grad_s2(softmax(s2 + k * ds2), y, reduction)
          - grad_s2(softmax(s2 - k * ds2), y, reduction)) / (2 * k)  # fmt: skip
-    params = manual.Params(a["w1"], a["b1"], a["w2"], a["b2"])
-    fwd = manual.Forward(base["s1"], base["o1"], s2, base["p"])
-    gv = _backprop(a["x"], params, fwd, q)
-    out.ggn = {f"dL/d{g}": getattr(gv, g) for g in ("s2", "o1", "s1", *PARAMS)}
+
+    def projected(v: dict[str, F64]) -> float:
+        s1 = v["x"] @ v["w1"] + v["b1"]
+        return float(np.vdot(q, np.where(s1 > 0, s1, 0.0) @ v["w2"] + v["b2"]))
+
+    def clear(v: dict[str, F64]) -> bool:
+        return bool(np.array_equal(v["x"] @ v["w1"] + v["b1"] > 0, signs))
+
+    out.ggn["dL/ds2"] = q
+    for name in PARAMS:
+
+        def along(v: F64, n: str = name) -> float:
+            return projected({**a, n: v})
+
+        def kink_safe(v: F64, n: str = name) -> bool:
+            return clear({**a, n: v})
+
+        # w2 and b2 come after the ReLU: their steps cannot cross a kink.
+        safe_here = kink_safe if name in ("x", "w1", "b1") else None
+        key = f"dL/d{name}"
+        out.ggn[key], _, out.skipped[key] = _difference(a[name], along, safe_here)
+    out.ggn["dL/do1"], _, out.skipped["dL/do1"] = _difference(
+        base["o1"], lambda o1: float(np.vdot(q, o1 @ a["w2"] + a["b2"])), None)  # fmt: skip
+    out.ggn["dL/ds1"], _, out.skipped["dL/ds1"] = _difference(
+        base["s1"], lambda s1: float(np.vdot(q, np.where(s1 > 0, s1, 0.0) @ a["w2"] + a["b2"])),
+        lambda s1: bool(np.array_equal(s1 > 0, signs)))  # fmt: skip
     return out
