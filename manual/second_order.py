@@ -36,8 +36,10 @@ from .network import (
     _forward,
     _scale,
     grad_b,
+    grad_input,
     grad_s1,
     grad_s2,
+    grad_weight,
     relu_mask,
 )
 
@@ -144,8 +146,8 @@ def r_grad_input(r_ds: Array, w: Array, ds: Array, dw: Array) -> Array:
 
     The second term is bilinear: it is what Gv leaves out. R{dL/do1} and R{dL/dx}.
     """
-    out: Array = r_ds @ w.T
-    out += ds @ dw.T
+    out = grad_input(r_ds, w)
+    out += grad_input(ds, dw)
     return out
 
 
@@ -155,9 +157,9 @@ def r_grad_weight(x: Array, r_ds: Array, dx: Array | None, ds: Array) -> Array:
 
     The first term is bilinear: Gv leaves it out. R{dL/dw2} (with ȯ1) and R{dL/dw1}.
     """
-    out: Array = x.T @ r_ds
+    out = grad_weight(x, r_ds)
     if dx is not None:
-        out += dx.T @ ds
+        out += grad_weight(dx, ds)
     return out
 
 
@@ -214,7 +216,7 @@ def hvp(x: Array, y: Array | Labels, params: Params, v: Params, dx: Array | None
     fwd, _ = _forward(x, params)
     _, do1, _, dp = _tangents(x, dx, params, v, fwd)
     g2 = grad_s2(fwd.p, y, reduction)
-    gs1 = grad_s1(g2 @ params.w2.T, fwd.s1)
+    gs1 = grad_s1(grad_input(g2, params.w2), fwd.s1)
     r2 = r_grad_s2(dp, y, reduction)
     ro1 = r_grad_input(r2, params.w2, g2, v.w2)
     rs1 = grad_s1(ro1, fwd.s1)  # the mask is piecewise constant: R{m} = 0

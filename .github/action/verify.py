@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ACTION = Path(__file__).resolve().parent.parent.parent
@@ -81,18 +81,15 @@ def publish(env: Mapping[str, str], code: int) -> None:
             outputs.write(f"passed={str(code == 0).lower()}\nreport-dir={out}\n")
 
 
-def main(env: Mapping[str, str] | None = None, run: Runner = subprocess.call,
-         argv: Sequence[str] = ()) -> int:  # fmt: skip
-    """Install nox, run the gate, publish; the exit code is the gate's (2: bad inputs)."""
+def main(env: Mapping[str, str] | None = None, run: Runner = subprocess.call) -> int:
+    """Install nox, run the gate, publish. The exit code is nox's (1 when the gate fails
+    or rejects an option), or 2 when the ``candidate`` input is missing."""
     env = dict(os.environ if env is None else env)
     try:
         gate = command(env)
     except ValueError as exc:
         print(f"handgrad action: {exc}", file=sys.stderr)
         return 2
-    if "--dry-run" in argv:
-        print(" ".join(gate))
-        return 0
     code = run([sys.executable, "-m", "pip", "install", "--quiet", NOX], env=env)
     if code == 0:
         print(" ".join(gate), flush=True)
@@ -102,4 +99,4 @@ def main(env: Mapping[str, str] | None = None, run: Runner = subprocess.call,
 
 
 if __name__ == "__main__":
-    sys.exit(main(argv=sys.argv[1:]))
+    sys.exit(main())
