@@ -5,7 +5,10 @@
 
 For each shape and dtype, each implementation computes one gradient (every dL/d· of the
 parameters and x), the forward tangents (jvp), Hv and Gv along one direction of every
-parameter and x. The table gives the median time of each and the ratio of each product to
+parameter and x: manual's functions, and the usual idioms of each framework on the
+references' loss and forward pass (parameters and x only, as Hessian-free code uses them;
+the references' own ``hvp`` and ``ggn_vp`` also differentiate the intermediates the gate
+compares). The table gives the median time of each and the ratio of each product to
 the same implementation's gradient. Textbook reverse mode puts each product at a small
 constant multiple of one gradient (Pearlmutter 1994, for Hv by the R-operator).
 
@@ -59,7 +62,14 @@ def _manual(case: cases.Case, v: dict[str, Any]) -> dict[str, Run]:
             "ggn_vp": functools.partial(product, manual.ggn_vp)}  # fmt: skip
 
 
+GRADS = ("dL/dx", "dL/dw1", "dL/db1", "dL/dw2", "dL/db2")
+
+
 def _jax(case: cases.Case, v: dict[str, Any]) -> dict[str, Run]:
+    """The usual JAX idioms on the references' loss and forward pass, parameters and x
+    only: ``jax.grad``; ``jax.jvp`` of the forward pass; Hv as ``jax.jvp`` of ``jax.grad``;
+    Gv as ``jax.jvp`` of s2, the loss's Hessian in s2 by ``jax.jvp`` of its gradient, then
+    ``jax.vjp`` of s2. Each under ``jax.jit``."""
     import jax
 
     from references import jax_ref
@@ -67,30 +77,39 @@ def _jax(case: cases.Case, v: dict[str, Any]) -> dict[str, Run]:
     primals = tuple(jax.numpy.asarray(getattr(case, k)) for k in jax_ref.PARAMS)
     tangents = tuple(jax.numpy.asarray(v[k]) for k in jax_ref.PARAMS)
     y = jax.numpy.asarray(case.y)
-    grad = jax.jit(jax.grad(jax_ref.loss, argnums=(0, 1, 2, 3, 4)), static_argnames="reduction")
+    grad = jax.grad(functools.partial(jax_ref.loss, y=y, reduction="mean"), argnums=(0, 1, 2, 3, 4))
+    loss_grad = jax.grad(functools.partial(jax_ref.loss_from_s2, y=y, reduction="mean"))
 
-    def ready(out: dict[str, Any]) -> dict[str, Any]:
-        """Wait for the results: JAX dispatches asynchronously."""
-        jax.block_until_ready(out)  # type: ignore[no-untyped-call]
-        return out
+    def s2_of(x: Any, w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
+        return jax_ref.forward(x, w1, b1, w2, b2, y, "mean")["s2"]
 
-    programs = {name: jax.jit(f, static_argnames="reduction")
-                for name, f in (("jvp", jax_ref.jvp), ("hvp", jax_ref.hvp),
-                                ("ggn_vp", jax_ref.ggn_vp))}  # fmt: skip
+    def jvp(p: Any, t: Any) -> Any:
+        return jax.jvp(functools.partial(jax_ref.forward, y=y, reduction="mean"), p, t)[1]
 
-    def gradient() -> dict[str, Any]:
-        out = grad(*primals, y, reduction="mean")
-        return ready(dict(zip(("dL/dx", "dL/dw1", "dL/db1", "dL/dw2", "dL/db2"), out, strict=True)))
+    def hvp(p: Any, t: Any) -> Any:
+        return jax.jvp(grad, p, t)[1]
 
-    def product(name: str) -> dict[str, Any]:
-        return ready(programs[name](primals, tangents, y, reduction="mean"))
+    def ggn_vp(p: Any, t: Any) -> Any:
+        s2, js = jax.jvp(s2_of, p, t)
+        return jax.vjp(s2_of, *p)[1](jax.jvp(loss_grad, (s2,), (js,))[1])
 
-    runs: dict[str, Run] = {"gradient": gradient}
-    runs |= {name: functools.partial(product, name) for name in programs}
-    return runs
+    def gradient(p: Any, _: Any) -> Any:  # the direction is not used
+        return grad(*p)
+
+    programs = {"gradient": jax.jit(gradient), "jvp": jax.jit(jvp),
+                "hvp": jax.jit(hvp), "ggn_vp": jax.jit(ggn_vp)}  # fmt: skip
+
+    def run(name: str) -> dict[str, Any]:
+        out = programs[name](primals, tangents)
+        jax.block_until_ready(out)  # type: ignore[no-untyped-call]  # dispatch is asynchronous
+        return out if name == "jvp" else dict(zip(GRADS, out, strict=True))
+
+    return {name: functools.partial(run, name) for name in programs}
 
 
 def _torch(case: cases.Case, v: dict[str, Any]) -> dict[str, Run]:
+    """The same idioms in eager ``torch.func``: ``grad``, ``jvp`` of the forward pass,
+    ``jvp`` of ``grad``, and ``jvp``, ``jvp`` of the s2-gradient, ``vjp`` for Gv."""
     import torch
 
     from references import torch_ref
@@ -98,18 +117,33 @@ def _torch(case: cases.Case, v: dict[str, Any]) -> dict[str, Run]:
     primals = tuple(torch.from_numpy(getattr(case, k)) for k in torch_ref.PARAMS)
     tangents = tuple(torch.from_numpy(v[k]) for k in torch_ref.PARAMS)
     y = torch.from_numpy(case.y)
-    grad = torch.func.grad(torch_ref.loss, argnums=(0, 1, 2, 3, 4))
+    grad = torch.func.grad(functools.partial(torch_ref.loss, y=y, reduction="mean"),
+                           argnums=(0, 1, 2, 3, 4))  # fmt: skip
+    loss_grad = torch.func.grad(functools.partial(torch_ref.loss_from_s2, y=y, reduction="mean"))
 
-    x, w1, b1, w2, b2 = primals
+    def s2_of(x: Any, w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
+        return torch_ref.forward(x, w1, b1, w2, b2, y, "mean")["s2"]
 
-    def gradient() -> dict[str, Any]:
-        out = grad(x, w1, b1, w2, b2, y, "mean")
-        return dict(zip(("dL/dx", "dL/dw1", "dL/db1", "dL/dw2", "dL/db2"), out, strict=True))
+    def gradient() -> Any:
+        return grad(*primals)
 
-    runs: dict[str, Run] = {"gradient": gradient}
-    for name, f in (("jvp", torch_ref.jvp), ("hvp", torch_ref.hvp), ("ggn_vp", torch_ref.ggn_vp)):
-        runs[name] = functools.partial(f, primals, tangents, y, "mean")
-    return runs
+    def jvp() -> Any:
+        forward = functools.partial(torch_ref.forward, y=y, reduction="mean")
+        return torch.func.jvp(forward, primals, tangents)[1]
+
+    def hvp() -> Any:
+        return torch.func.jvp(grad, primals, tangents)[1]
+
+    def ggn_vp() -> Any:
+        s2, js = torch.func.jvp(s2_of, primals, tangents)[:2]
+        return torch.func.vjp(s2_of, *primals)[1](torch.func.jvp(loss_grad, (s2,), (js,))[1])
+
+    def run(f: Callable[[], Any], name: str) -> dict[str, Any]:
+        out = f()
+        return dict(out) if name == "jvp" else dict(zip(GRADS, out, strict=True))
+
+    runs = {"gradient": gradient, "jvp": jvp, "hvp": hvp, "ggn_vp": ggn_vp}
+    return {name: functools.partial(run, f, name) for name, f in runs.items()}
 
 
 BUILDERS = {"manual": _manual, "jax": _jax, "torch": _torch}
