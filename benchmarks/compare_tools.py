@@ -41,9 +41,6 @@ from handgrad import cases, oracles
 from handgrad.candidate import load_candidate
 from handgrad.engine import verify_case
 
-PARAMS = ("x", "w1", "b1", "w2", "b2")
-"""What each tool differentiates with respect to, in this order."""
-
 
 @dataclass
 class Tally:
@@ -99,7 +96,7 @@ def gradcheck_case(case: cases.Case) -> Callable[[], str | None]:
     from references import torch_ref
 
     y = torch.from_numpy(case.y)
-    inputs = tuple(torch.from_numpy(getattr(case, k).copy()).requires_grad_() for k in PARAMS)
+    inputs = tuple(torch.from_numpy(getattr(case, k).copy()).requires_grad_() for k in cases.MOVED)
 
     def check() -> str | None:
         def f(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
@@ -125,7 +122,7 @@ def check_grads_case(case: cases.Case) -> Callable[[], str | None]:
     from references import jax_ref  # first: it enables float64 before any JAX array
 
     y = jnp.asarray(case.y)
-    args = tuple(jnp.asarray(getattr(case, k)) for k in PARAMS)
+    args = tuple(jnp.asarray(getattr(case, k)) for k in cases.MOVED)
 
     def f(x: Any, w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
         return jax_ref.loss(x, w1, b1, w2, b2, y, "mean")
@@ -144,7 +141,7 @@ def kinks_crossed(case: cases.Case, eps: float = 1e-4) -> int:
     """Entries of s1 whose sign differs at the two ends of check_grads's step: its tangent
     is ``RandomState(0)`` normal draws shaped like (x, w1, b1, w2, b2), in that order."""
     rng = np.random.RandomState(0)
-    t = {k: rng.randn(*getattr(case, k).shape) for k in PARAMS}
+    t = {k: rng.randn(*getattr(case, k).shape) for k in cases.MOVED}
     ends = [(case.x + s * eps * t["x"]) @ (case.w1 + s * eps * t["w1"]) + case.b1
             + s * eps * t["b1"] for s in (1, -1)]  # fmt: skip
     return int(np.count_nonzero(np.sign(ends[0]) != np.sign(ends[1])))

@@ -146,6 +146,10 @@ def make_case(spec: CaseSpec) -> Case:
     return Case(spec=spec, y=y if y.dtype.kind in "iu" else y.astype(dt), **cast)
 
 
+MOVED = ("x", "w1", "b1", "w2", "b2")
+"""What a direction moves, and what the gradients are taken by, in the derivation's order."""
+
+
 def make_direction(case: Case, with_x: bool = True) -> dict[str, NDArray[Any]]:
     """A direction for the second-order products, drawn from the case's seed and scaled
     like the arrays it moves: ẋ (None unless ``with_x``: x held fixed), ẇ1, ḃ1, ẇ2, ḃ2."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handgrad.cases import Case
+from handgrad.cases import MOVED, Case
 
 F64 = NDArray[np.float64]
 
@@ -155,8 +155,6 @@ def agree(fd: F64, ref: NDArray[Any], skipped: NDArray[np.bool_] | None = None) 
 
 # --- second order: differences along one direction ------------------------------------------
 
-PARAMS = ("x", "w1", "b1", "w2", "b2")
-
 
 @dataclass
 class Directional:
@@ -186,18 +184,18 @@ def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
     import manual
     from manual.network import grad_s2, softmax
 
-    a = {k: getattr(case, k).astype(np.float64) for k in PARAMS}
+    a = {k: getattr(case, k).astype(np.float64) for k in MOVED}
     t = {k: np.zeros_like(a[k]) if direction[k] is None else
-         np.asarray(direction[k], dtype=np.float64) for k in PARAMS}  # fmt: skip
+         np.asarray(direction[k], dtype=np.float64) for k in MOVED}  # fmt: skip
     y = case.y if case.labels else case.y.astype(np.float64)
     reduction = case.spec.reduction
 
     def at(s: float) -> tuple[dict[str, Any], dict[str, F64]]:
-        v = {k: a[k] + s * t[k] for k in PARAMS}
+        v = {k: a[k] + s * t[k] for k in MOVED}
         params = manual.Params(v["w1"], v["b1"], v["w2"], v["b2"])
         loss, fwd, grads = manual.loss_and_gradients(v["x"], y, params, reduction)
         values = {"s1": fwd.s1, "o1": fwd.o1, "s2": fwd.s2, "p": fwd.p, "loss": loss}
-        return values, {f"dL/d{g}": getattr(grads, g) for g in ("s2", "o1", "s1", *PARAMS)}
+        return values, {f"dL/d{g}": getattr(grads, g) for g in ("s2", "o1", "s1", *MOVED)}
 
     base, _ = at(0.0)
     signs = base["s1"] > 0
@@ -246,7 +244,7 @@ def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
         return bool(np.array_equal(v["x"] @ v["w1"] + v["b1"] > 0, signs))
 
     out.ggn["dL/ds2"] = q
-    for name in PARAMS:
+    for name in MOVED:
 
         def along(v: F64, n: str = name) -> float:
             return projected({**a, n: v})
