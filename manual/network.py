@@ -294,16 +294,9 @@ def _forward(x: Array, params: Params) -> tuple[Forward, Array]:
     return Forward(s1=s1, o1=o1, s2=s2, p=p), lse
 
 
-def _backward(
-    x: Array, y: Array | Labels, params: Params, fwd: Forward, reduction: str
-) -> Gradients:
-    """Every gradient of L on checked inputs, in the reverse order of the forward pass."""
-    return _backprop(x, params, fwd, grad_s2(fwd.p, y, reduction))
-
-
 def _backprop(x: Array, params: Params, fwd: Forward, ds2: Array) -> Gradients:
-    """``ds2`` (N×C) carried back through both layers: the backward pass from dL/ds2 on.
-    The Gauss-Newton product runs it on H_s2·ṡ2 (``manual.second_order``)."""
+    """Every gradient on checked inputs, from dL/ds2 = ``ds2`` (N×C) back through both
+    layers. The Gauss-Newton product runs it on H_s2·ṡ2 (``manual.second_order``)."""
     do1 = grad_input(ds2, params.w2)
     ds1 = grad_s1(do1, fwd.s1)
     return Gradients(
@@ -332,7 +325,7 @@ def backward(
     y = check.targets(y, N, C, x.dtype)
     reduction = check.reduction(reduction)
     _check_fwd(fwd, N, H, C, x.dtype)
-    return _backward(x, y, params, fwd, reduction)
+    return _backprop(x, params, fwd, grad_s2(fwd.p, y, reduction))
 
 
 def loss_and_gradients(
@@ -348,4 +341,5 @@ def loss_and_gradients(
     y = check.targets(y, x.shape[0], params.w2.shape[1], x.dtype)
     reduction = check.reduction(reduction)
     fwd, lse = _forward(x, params)
-    return nll(lse, fwd.s2, y, reduction), fwd, _backward(x, y, params, fwd, reduction)
+    grads = _backprop(x, params, fwd, grad_s2(fwd.p, y, reduction))
+    return nll(lse, fwd.s2, y, reduction), fwd, grads
