@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handgrad.cases import Case, CaseSpec, make_case
+from handgrad.cases import MOVED, Case, CaseSpec, case_direction, make_case
 from handgrad.quantities import INPUT_AXES, QUANTITIES
 
 Dims = tuple[int, int, int, int]
@@ -160,6 +160,13 @@ class Batch:
         arrays = {k: [c.target_matrix(self.dtype) if k == "y" else getattr(c, k)
                       for c in self.cases] for k in INPUT_AXES}  # fmt: skip
         return {k: self.pad(v, INPUT_AXES[k]) for k, v in arrays.items()}
+
+    @functools.cached_property
+    def direction(self) -> dict[str, NDArray[Any]]:
+        """Each case's direction (:func:`handgrad.cases.case_direction`), padded with zeros:
+        ẋ is zero for a case that holds x fixed. Treat as read-only."""
+        drawn = [case_direction(c) for c in self.cases]
+        return {k: self.pad([d[k] for d in drawn], INPUT_AXES[k]) for k in MOVED}
 
     def inputs(self, score_fill: float) -> dict[str, NDArray[Any]]:
         """The padded inputs; padded classes get the score ``score_fill`` through b2.

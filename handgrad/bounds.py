@@ -66,6 +66,9 @@ class Magnitudes:
     """Each quantity's bound formula (the registry's ``bound``)."""
     mask: Callable[[str], NDArray[np.bool_]] = field(repr=False)
     """Each quantity's true elements in the batch."""
+    v: dict[str, Array] = field(default_factory=dict)
+    """|direction| of the second-order products, keyed like the inputs it moves (x, w1, b1,
+    w2, b2; biases as rows, ẋ zero where x is held fixed); empty without them."""
     _bounds: dict[str, Array] = field(default_factory=dict, repr=False)
     _abs: dict[str, Array] = field(default_factory=dict, repr=False)
 

@@ -2,7 +2,9 @@
 
 The candidate's API is per case (``forward``, ``cross_entropy``, ``backward``,
 ``softmax_jacobian``, as in :mod:`manual`), so this is the one stage of the gate that runs
-case by case.
+case by case. The second-order products (``jvp``, ``hvp``, ``ggn_vp``, with manual's
+signatures) are optional: each one a candidate has is verified, and the report names the
+ones it lacks as not verified.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handgrad.cases import Case
+from handgrad.cases import MOVED, Case, case_direction
+from handgrad.quantities import PRODUCTS, QUANTITIES, SECOND
 
 API = ("Params", "forward", "backward", "cross_entropy", "softmax_jacobian")
 FORWARD = ("s1", "o1", "s2", "p")
@@ -45,13 +48,30 @@ def load_candidate(name: str) -> ModuleType:
     return module
 
 
+def products(module: ModuleType) -> tuple[str, ...]:
+    """The second-order products the candidate provides, in the registry's order."""
+    return tuple(p for p in PRODUCTS if callable(getattr(module, p, None)))
+
+
+def _field(name: str) -> str:
+    """The attribute of a product's result that holds quantity ``name``: a Tangents field
+    for "jvp" (s1 … loss), a Gradients field for the others (w1 for dL/dw1)."""
+    key = QUANTITIES[name].key
+    return key.removeprefix("dL/d")
+
+
 def run_candidate(module: ModuleType, case: Case) -> dict[str, NDArray[Any]]:
-    """Run the candidate on private copies of the inputs and collect every quantity.
+    """Run the candidate on private copies of the inputs and collect every quantity, and
+    those of the second-order products it has along the case's direction.
 
     The copies keep a candidate that writes into its inputs from corrupting anything else;
     comparing them with the originals afterwards catches the write.
     """
     given = {k: a.copy() for k, a in case.inputs().items()}
+    provided = products(module)
+    direction = case_direction(case) if provided else {}
+    moved = {f"v.{k}" if k != "x" else "dx": a for k, a in direction.items() if a is not None}
+    given |= {k: a.copy() for k, a in moved.items()}
     reduction = case.spec.reduction
     step, out = "Params", {}
     # A candidate's overflow warnings are not the gate's errors: the NaN or inf they leave
@@ -72,10 +92,19 @@ def run_candidate(module: ModuleType, case: Case) -> dict[str, NDArray[Any]]:
             out |= {f"dL/d{k}": np.asarray(getattr(grads, k)) for k in GRADIENTS}
             step = "softmax_jacobian"
             out["dp/ds2"] = np.asarray(module.softmax_jacobian(fwd.p))
+            if provided:
+                v = module.Params(**{k: given[f"v.{k}"] for k in MOVED[1:]})
+                dx = given.get("dx")
+            for product in provided:
+                step = product
+                got = getattr(module, product)(given["x"], given["y"], params, v, dx=dx,
+                                               reduction=reduction)  # fmt: skip
+                out |= {q: np.asarray(getattr(got, _field(q))) for q in SECOND[product]}
     except Exception as exc:
         raise CandidateError(f"{module.__name__}.{step} raised {type(exc).__name__}: {exc} "
                              f"({case.spec})", out) from exc  # fmt: skip
-    modified = [k for k, a in given.items() if not np.array_equal(a, getattr(case, k))]
+    original = case.inputs() | moved
+    modified = [k for k, a in given.items() if not np.array_equal(a, original[k])]
     modified += [f"fwd.{k}" for k, a in kept.items()
                  if not np.array_equal(a, getattr(fwd, k), equal_nan=True)]  # fmt: skip
     if modified:

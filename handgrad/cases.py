@@ -8,6 +8,7 @@ all draw their inputs here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, fields
 from typing import Any
@@ -163,6 +164,17 @@ def make_direction(case: Case, with_x: bool = True) -> dict[str, NDArray[Any]]:
     if not with_x:
         out["x"] = None
     return out
+
+
+def moves_x(spec: CaseSpec) -> bool:
+    """Whether the case's direction moves x too (ẋ ≠ 0), for half of all cases: the parity
+    of a digest of the spec, so that the edge cases, which share one seed, split as well."""
+    return bool(hashlib.blake2b(str(spec).encode(), digest_size=1).digest()[0] & 1)
+
+
+def case_direction(case: Case) -> dict[str, NDArray[Any]]:
+    """The direction the gate verifies the second-order products of ``case`` along."""
+    return make_direction(case, with_x=moves_x(case.spec))
 
 
 EDGE_SHAPES: tuple[tuple[int, int, int, int], ...] = (

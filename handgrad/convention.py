@@ -59,3 +59,18 @@ def apply(batch: Batch, refs: dict[str, Arrays], tol: Arrays, relu_at_zero: str)
         if relu_at_zero == "any":
             extra += 0.5 * spread
         tol[q] = tol[q] + extra
+
+
+def second_order_unverified(batch: Batch, refs: dict[str, Arrays], relu_at_zero: str,
+                            products: tuple[str, ...]) -> NDArray[np.bool_]:  # fmt: skip
+    """Which cases' second-order products the gate cannot verify: under a declared
+    convention other than "0", those with an exact zero in s1. There the convention moves
+    ȯ1, R{dL/ds1} and G{dL/ds1}, and through them every tangent and product downstream,
+    and the references' second order knows only [s1 > 0]; such cases are reported as not
+    verified in second order, never compared against the wrong value."""
+    if relu_at_zero == "0" or not products:
+        return np.zeros(len(batch), dtype=bool)
+    first = next(iter(refs.values()))
+    zero = (first["s1"] == 0) & batch.mask("s1")
+    out: NDArray[np.bool_] = zero.reshape(len(batch), -1).any(axis=1)
+    return out

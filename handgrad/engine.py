@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from handgrad import convention, jacobian, oracles
 from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
-from handgrad.candidate import CandidateError, run_candidate
+from handgrad.candidate import CandidateError, products, run_candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
     INVARIANT,
@@ -36,7 +36,7 @@ from handgrad.compare import (
     worst_ratios,
 )
 from handgrad.diagnosis import diagnose
-from handgrad.quantities import CASE_WISE, QUANTITIES
+from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, ROW_WISE, case_wise
 from handgrad.tolerance import tolerances
 
 Arrays = dict[str, NDArray[Any]]
@@ -61,6 +61,11 @@ class CaseResult:
     refs: dict[str, Arrays] = field(default_factory=dict)
     tol: Arrays = field(default_factory=dict)
     got: Arrays = field(default_factory=dict)
+    unverified: tuple[str, ...] = ()
+    """The second-order products not verified: those the candidate does not provide."""
+    kink_skipped: bool = False
+    """Whether this case's second-order products went unverified because s1 has exact zeros
+    and the declared ReLU convention is not "0" (the references' second order is theirs)."""
 
     @property
     def passed(self) -> bool:
@@ -98,16 +103,19 @@ def verify_case(candidate: ModuleType, case: Case, relu_at_zero: str = "0") -> C
 def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -> list[CaseResult]:
     """Every case of ``batch`` against both references; see the module docstring.
     ``relu_at_zero`` is the candidate's declared ReLU convention (:mod:`handgrad.convention`)."""
-    refs = {name: run(batch) for name, run in oracles.BATCHED.items()}
+    provided = products(candidate)
+    names = case_wise(provided)
+    refs = {name: run(batch, provided) for name, run in oracles.BATCHED.items()}
     tol, m = tolerances(batch, next(iter(refs.values())))
     convention.apply(batch, refs, tol, relu_at_zero)
-    outputs, errors, problems = _candidate_values(candidate, batch)
-    got = _pad_candidate(batch, outputs, problems)
+    outputs, errors, problems = _candidate_values(candidate, batch, names)
+    got = _pad_candidate(batch, outputs, problems, names)
     B = len(batch)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
-    for q in CASE_WISE:
+    for q in names:
         for name, ref in refs.items():
             ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
+    kink_skipped = convention.second_order_unverified(batch, refs, relu_at_zero, provided)
     invariant_arrays = []
     for inv in INVARIANTS:
         value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol, relu_at_zero)
@@ -119,7 +127,7 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
         ratios[key] = np.maximum(ratios[key], worst) if key in ratios else worst
         invariant_arrays.append((inv, value, bound, worst))
     for i, q in problems:
-        if q in CASE_WISE:
+        if q in names:
             for name in refs:
                 ratios[(q, name)][i] = math.inf
     broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
@@ -132,9 +140,13 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
 
     results = []
     for i, case in enumerate(batch.cases):
-        result = CaseResult(case.spec, candidate.__name__, error=errors[i])
+        result = CaseResult(case.spec, candidate.__name__, error=errors[i],
+                            unverified=tuple(p for p in PRODUCTS if p not in provided),
+                            kink_skipped=bool(kink_skipped[i]))  # fmt: skip
         out = outputs[i]
         missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
+        if result.kink_skipped:
+            missing |= {q for q in names if QUANTITIES[q].product}
         result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
         if any(r > 1 for r in result.ratios.values()):
             _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
@@ -143,9 +155,10 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
     return results
 
 
-def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
+def _candidate_values(candidate: ModuleType, batch: Batch, names: tuple[str, ...]) -> tuple[
         list[Arrays], list[str], dict[tuple[int, str], str]]:  # fmt: skip
-    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)).
+    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)),
+    for the case-wise ``names`` and the row-wise quantities.
 
     A quantity the candidate never returned (it raised first) is a problem called
     ``MISSING``: it is neither compared nor counted."""
@@ -159,7 +172,7 @@ def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
         except CandidateError as exc:
             got, error = exc.partial, str(exc)
         shapes = case.spec.shapes()
-        for q in QUANTITIES:
+        for q in names + ROW_WISE:
             if q not in got and not error:
                 raise KeyError(f"run_candidate returned no {q!r}: a registered quantity must "
                                "be collected from the candidate in handgrad/candidate.py")  # fmt: skip
@@ -171,11 +184,11 @@ def _candidate_values(candidate: ModuleType, batch: Batch) -> tuple[
     return outputs, errors, problems
 
 
-def _pad_candidate(batch: Batch, outputs: list[Arrays],
-                   problems: dict[tuple[int, str], str]) -> Arrays:  # fmt: skip
+def _pad_candidate(batch: Batch, outputs: list[Arrays], problems: dict[tuple[int, str], str],
+                   names: tuple[str, ...]) -> Arrays:  # fmt: skip
     """The candidate's case-wise values, padded; broken or missing ones left as zeros."""
     return {q: batch.pad([None if (i, q) in problems else got[q] for i, got in enumerate(outputs)],
-                         QUANTITIES[q].axes) for q in CASE_WISE}  # fmt: skip
+                         QUANTITIES[q].axes) for q in names}  # fmt: skip
 
 
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
@@ -183,15 +196,16 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
             relu_at_zero: str) -> None:  # fmt: skip
     """Details, diagnosis and the unpadded arrays of a failing case."""
     case = batch.cases[i]
-    result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
+    names = [q for q in CASE_WISE if q in tol]
+    result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in names}
                    for name, ref in refs.items()}  # fmt: skip
-    result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
+    result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in names}
     result.got = got
     if jac is not None:
         result.tol[jacobian.Q] = jac.tol
         for name, value in jac.refs.items():
             result.refs[name][jacobian.Q] = value
-    for q in CASE_WISE:
+    for q in names:
         for name, ref in result.refs.items():
             if result.ratios.get((q, name), 0.0) <= 1:
                 continue

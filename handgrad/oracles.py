@@ -24,12 +24,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handgrad.batch import NEG, Batch, batch_size
-from handgrad.cases import Case
-from handgrad.quantities import CASE_WISE, QUANTITIES, check_keys
+from handgrad.cases import MOVED, Case, case_direction
+from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, SECOND, case_wise, check_keys
 
 Arrays = dict[str, NDArray[Any]]
 ORDER = ("x", "y", "w1", "b1", "w2", "b2")
-"""The oracles' positional arguments (vmap maps positional arguments only)."""
+"""The oracles' positional arguments (vmap maps positional arguments only), followed by the
+direction's (``MOVED``) when second-order products are asked for."""
+Products = tuple[str, ...]
 
 TORCH_THREADS = 1
 """The default: a batch's operations are small, and ``-n auto`` gives every core a worker
@@ -43,13 +45,30 @@ def configure(torch_threads: int = TORCH_THREADS) -> None:
     torch.set_num_threads(torch_threads)
 
 
-def _finish(batch: Batch, out: dict[str, Any]) -> Arrays:
+def values(module: Any, products: Products, x: Any, y: Any, w1: Any, b1: Any, w2: Any,
+           b2: Any, *direction: Any) -> dict[str, Any]:  # fmt: skip
+    """One case's values from reference ``module`` (``references.jax_ref`` or ``torch_ref``):
+    ``reference``'s, then each of ``products`` along ``direction`` (ẋ … ḃ2) under the
+    registry's names. Sum-reduced: the engine divides by N (``_finish``)."""
+    out = dict(module.reference(x, y, w1, b1, w2, b2, reduction="sum"))
+    for product in products:
+        got = getattr(module, product)((x, w1, b1, w2, b2), direction, y, "sum")
+        out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
+    return out
+
+
+def _arguments(batch: Batch, products: Products) -> list[NDArray[Any]]:
+    inputs = batch.inputs(NEG)
+    return [inputs[k] for k in ORDER] + ([batch.direction[k] for k in MOVED] if products else [])
+
+
+def _finish(batch: Batch, out: dict[str, Any], products: Products) -> Arrays:
     """NumPy arrays, with the loss and gradients divided by N for reduction="mean"."""
-    check_keys("reference", out)
+    check_keys("reference", out, case_wise(products))
     host = {k: np.asarray(v)[: len(batch)] for k, v in out.items()}
     n = batch.size("N").astype(batch.dtype)
     denominator = np.where(batch.mean, n, batch.dtype.type(1))
-    for name in CASE_WISE:
+    for name in host:
         if QUANTITIES[name].mean_scaled:
             shape = (len(batch),) + (1,) * len(QUANTITIES[name].axes)
             host[name] = host[name] / denominator.reshape(shape)
@@ -57,45 +76,45 @@ def _finish(batch: Batch, out: dict[str, Any]) -> Arrays:
 
 
 @functools.cache
-def _jax_program() -> Any:
+def _jax_program(products: Products) -> Any:
     import jax
 
     from references import jax_ref
 
-    return jax.jit(jax.vmap(functools.partial(jax_ref.reference, reduction="sum")))
+    return jax.jit(jax.vmap(functools.partial(values, jax_ref, products)))
 
 
-def jax_batch(batch: Batch) -> Arrays:
-    """JAX's values for every case of ``batch``, padded.
+def jax_batch(batch: Batch, products: Products = ()) -> Arrays:
+    """JAX's values for every case of ``batch``, padded, with the second-order
+    ``products`` along each case's direction; one program for all of them.
 
     Every call of one bucket has the same number of cases, filled up with copies of the
     first, so that one compiled program serves them all: a fill costs microseconds, a
     fresh compilation about 0.3 s.
     """
-    inputs = batch.inputs(NEG)
+    arguments = _arguments(batch, products)
     size = max(batch_size(batch.dims), len(batch))
     if size > len(batch):
-        inputs = {k: np.concatenate([v, np.repeat(v[:1], size - len(batch), axis=0)])
-                  for k, v in inputs.items()}  # fmt: skip
-    return _finish(batch, _jax_program()(*(inputs[k] for k in ORDER)))
+        arguments = [np.concatenate([v, np.repeat(v[:1], size - len(batch), axis=0)])
+                     for v in arguments]  # fmt: skip
+    return _finish(batch, _jax_program(products)(*arguments), products)
 
 
 @functools.cache
-def _torch_program() -> Any:
+def _torch_program(products: Products) -> Any:
     import torch
 
     from references import torch_ref
 
-    return torch.func.vmap(functools.partial(torch_ref.reference, reduction="sum"))
+    return torch.func.vmap(functools.partial(values, torch_ref, products))
 
 
-def torch_batch(batch: Batch) -> Arrays:
-    """torch's values for every case of ``batch``, padded."""
+def torch_batch(batch: Batch, products: Products = ()) -> Arrays:
+    """torch's values for every case of ``batch``, padded (see ``jax_batch``)."""
     import torch
 
-    inputs = batch.inputs(NEG)
-    out = _torch_program()(*(torch.from_numpy(inputs[k]) for k in ORDER))
-    return _finish(batch, {k: v.detach() for k, v in out.items()})
+    out = _torch_program(products)(*map(torch.from_numpy, _arguments(batch, products)))
+    return _finish(batch, {k: v.detach() for k, v in out.items()}, products)
 
 
 BATCHED = {"torch": torch_batch, "jax": jax_batch}
@@ -154,6 +173,11 @@ def torch_plain(case: Case) -> Arrays:
     out = torch_ref.reference(**tensors, reduction=case.spec.reduction)
     check_keys("torch reference", out)
     out["dp/ds2"] = torch_ref.softmax_jacobian(out["s2"].detach())
+    primals = tuple(tensors[k] for k in MOVED)
+    direction = tuple(torch.from_numpy(v) for v in _direction(case))
+    for product in PRODUCTS:
+        got = getattr(torch_ref, product)(primals, direction, tensors["y"], case.spec.reduction)
+        out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
     return {k: v.detach().numpy() for k, v in out.items()}
 
 
@@ -167,7 +191,18 @@ def jax_plain(case: Case) -> Arrays:
     out = dict(program(**case.inputs(), reduction=case.spec.reduction))
     check_keys("jax reference", out)
     out["dp/ds2"] = jax.jit(jax_ref.softmax_jacobian)(out["s2"])
+    primals = tuple(getattr(case, k) for k in MOVED)
+    for product in PRODUCTS:
+        function = jax.jit(getattr(jax_ref, product), static_argnames="reduction")
+        got = function(primals, _direction(case), case.y, reduction=case.spec.reduction)
+        out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _direction(case: Case) -> tuple[NDArray[Any], ...]:
+    """The case's direction as the references take it: ẋ zero when x is held fixed."""
+    drawn = case_direction(case)
+    return tuple(np.zeros_like(case.x) if drawn[k] is None else drawn[k] for k in MOVED)
 
 
 PLAIN = {"torch": torch_plain, "jax": jax_plain}
@@ -176,13 +211,13 @@ PLAIN = {"torch": torch_plain, "jax": jax_plain}
 def batched_values(batch: Batch, name: str) -> list[Arrays]:
     """Reference ``name``'s values through the batched path (padded case-wise program and
     stacked Jacobian rows), unpacked per case: what the engine compares against."""
-    padded = BATCHED[name](batch)
+    padded = BATCHED[name](batch, PRODUCTS)
     jac = JACOBIAN[name](batch.rows(padded["s2"]))
     out = []
     for i in range(len(batch)):
-        values = {q: batch.unpad(padded[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
+        case = {q: batch.unpad(padded[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
         n, c = int(batch.size("N")[i]), int(batch.size("C")[i])
         start = int(batch.row_offsets[i])
-        values["dp/ds2"] = np.array(jac[start : start + n, :c, :c])
-        out.append(values)
+        case["dp/ds2"] = np.array(jac[start : start + n, :c, :c])
+        out.append(case)
     return out

@@ -23,6 +23,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from handgrad import bounds as b
+from handgrad import bounds_second as b2
 
 Dims = Mapping[str, int]
 
@@ -48,6 +49,12 @@ class Quantity:
     """Row by row: a function of one row of s2 (the softmax Jacobian, N·C² elements). The
     engine stacks the rows of a batch's cases instead of padding N, and its oracle is
     ``softmax_jacobian(s2)`` (:mod:`handgrad.jacobian`)."""
+    product: str = ""
+    """The second-order product that gives it ("jvp", "hvp" or "ggn_vp", the function's name
+    in ``manual``, ``references`` and a candidate); "" for the first-order quantities."""
+    key: str = ""
+    """Its key in that product's output: a forward quantity for "jvp", a dL/d· for the
+    others (the candidate's field is the key without "dL/d")."""
 
     def shape(self, dims: Dims) -> tuple[int, ...]:
         return tuple(dims[a] for a in self.axes)
@@ -58,6 +65,14 @@ def _q(name: str, axes: str, after: str, bound: Callable[[b.Magnitudes], NDArray
     of_loss = name == "loss" or name.startswith("dL/")
     return Quantity(name, tuple(axes), of_loss, name.startswith("d"), bound, floor,
                     tuple(after.split()), rows)  # fmt: skip
+
+
+def _second(name: str, product: str, key: str, axes: str, after: str) -> Quantity:
+    """A second-order quantity: ``product``'s value at ``key``. L̇ and every R{·} and G{·}
+    scale with 1/N under "mean", like the loss and gradients they come from."""
+    scaled = key in ("loss",) or key.startswith("dL/")
+    return Quantity(name, tuple(axes), scaled, False, b2.BOUNDS[name], b2.FLOORS[name],
+                    tuple(after.split()), product=product, key=key)  # fmt: skip
 
 
 QUANTITIES: dict[str, Quantity] = {
@@ -77,11 +92,37 @@ QUANTITIES: dict[str, Quantity] = {
         _q("dL/dw1", "DH", "dL/ds1", b.bound_dw1, b.floor_dw1),
         _q("dL/db1", "H", "dL/ds1", b.bound_db1, b.floor_db1),
         _q("dp/ds2", "NCC", "p", b.bound_jacobian, b.floor_one, rows=True),
+        # Forward mode along the direction (ẋ, ẇ1, ḃ1, ẇ2, ḃ2): the tangents.
+        _second("ṡ1", "jvp", "s1", "NH", ""),
+        _second("ȯ1", "jvp", "o1", "NH", "ṡ1 s1"),
+        _second("ṡ2", "jvp", "s2", "NC", "ȯ1 o1"),
+        _second("ṗ", "jvp", "p", "NC", "ṡ2 p"),
+        _second("L̇", "jvp", "loss", "", "ṡ2 dL/ds2"),
+        # Hv: the R-pass, R{·} of every gradient (with the bilinear terms' first-order factors).
+        _second("R{dL/ds2}", "hvp", "dL/ds2", "NC", "ṗ"),
+        _second("R{dL/do1}", "hvp", "dL/do1", "NH", "R{dL/ds2} dL/ds2"),
+        _second("R{dL/dw2}", "hvp", "dL/dw2", "HC", "R{dL/ds2} ȯ1 dL/ds2"),
+        _second("R{dL/db2}", "hvp", "dL/db2", "C", "R{dL/ds2}"),
+        _second("R{dL/ds1}", "hvp", "dL/ds1", "NH", "R{dL/do1} s1"),
+        _second("R{dL/dx}", "hvp", "dL/dx", "ND", "R{dL/ds1} dL/ds1"),
+        _second("R{dL/dw1}", "hvp", "dL/dw1", "DH", "R{dL/ds1} dL/ds1"),
+        _second("R{dL/db1}", "hvp", "dL/db1", "H", "R{dL/ds1}"),
+        # Gv: the ordinary backward pass of H_s2·ṡ2; G{·} is its value at each dL/d·.
+        _second("G{dL/ds2}", "ggn_vp", "dL/ds2", "NC", "ṗ"),
+        _second("G{dL/do1}", "ggn_vp", "dL/do1", "NH", "G{dL/ds2}"),
+        _second("G{dL/dw2}", "ggn_vp", "dL/dw2", "HC", "G{dL/ds2} o1"),
+        _second("G{dL/db2}", "ggn_vp", "dL/db2", "C", "G{dL/ds2}"),
+        _second("G{dL/ds1}", "ggn_vp", "dL/ds1", "NH", "G{dL/do1} s1"),
+        _second("G{dL/dx}", "ggn_vp", "dL/dx", "ND", "G{dL/ds1}"),
+        _second("G{dL/dw1}", "ggn_vp", "dL/dw1", "DH", "G{dL/ds1}"),
+        _second("G{dL/db1}", "ggn_vp", "dL/db1", "H", "G{dL/ds1}"),
     )
 }
 """In the derivation's data-flow order (every quantity after all it reads): the forward
-pass, the loss, the backward pass from the loss down, then the softmax Jacobian. Reports
-list their rows in this order, and a failing case leads with its earliest failure."""
+pass, the loss, the backward pass from the loss down, the softmax Jacobian, then the
+second-order products (``docs/second-order.md``): the tangents, Hv's R-pass and Gv's pass.
+Reports list their rows in this order, and a failing case leads with its earliest
+failure."""
 
 NAMES: tuple[str, ...] = tuple(QUANTITIES)
 
@@ -97,8 +138,23 @@ def downstream(name: str) -> list[str]:
     return [q for q in QUANTITIES if q in found]
 
 
+PRODUCTS: tuple[str, ...] = ("jvp", "hvp", "ggn_vp")
+"""The second-order products, each optional for a candidate, in the registry's order."""
+FIRST: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows and not q.product)
+"""The quantities of ``reference(...)``."""
+SECOND: dict[str, tuple[str, ...]] = {
+    product: tuple(n for n, q in QUANTITIES.items() if q.product == product)
+    for product in PRODUCTS
+}
+"""Each product's quantities."""
 CASE_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows)
-"""The quantities of ``reference(...)``; the rest come from ``softmax_jacobian(s2)``."""
+"""Every quantity computed case by case (padded); the rest come row by row from
+``softmax_jacobian(s2)``."""
+
+
+def case_wise(products: tuple[str, ...]) -> tuple[str, ...]:
+    """The case-wise quantities of a run that verifies the given second-order products."""
+    return FIRST + tuple(n for p in PRODUCTS if p in products for n in SECOND[p])
 ROW_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if q.rows)
 ORDER: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 
@@ -111,7 +167,7 @@ def get(name: str) -> Quantity:
         raise KeyError(f"unknown quantity {name!r}; known: {', '.join(NAMES)}") from None
 
 
-def check_keys(where: str, keys: Any, names: tuple[str, ...] = CASE_WISE) -> None:
+def check_keys(where: str, keys: Any, names: tuple[str, ...] = FIRST) -> None:
     """Raise unless ``keys`` are exactly the registered ``names`` (a reference's output)."""
     got = set(keys)
     if got != set(names):

@@ -22,7 +22,8 @@ from handgrad.cases import Case
 from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES, ROW_WISE
 
 Arrays = dict[str, NDArray[Any]]
-USED = ("s1", "o1", "s2", "p", "dL/ds2", "dL/do1", "dL/ds1")
+USED = ("s1", "o1", "s2", "p", "dL/ds2", "dL/do1", "dL/ds1", "ṡ1", "ȯ1", "ṡ2", "ṗ",
+        "R{dL/ds2}", "R{dL/do1}", "R{dL/ds1}", "G{dL/ds2}", "G{dL/do1}", "G{dL/ds1}")
 """The reference values the bounds read (the rest would be converted for nothing)."""
 
 
@@ -48,17 +49,26 @@ def magnitudes(batch: Batch, ref: Arrays) -> Magnitudes:
         classes=batch.mask_of(INPUT_AXES["b2"])[:, None, :],
         formulas={name: q.bound for name, q in QUANTITIES.items()},
         mask=batch.mask,
+        v=_direction(batch) if any(QUANTITIES[k].product for k in ref) else {},
     )  # fmt: skip
 
 
+def _direction(batch: Batch) -> Arrays:
+    """|direction| in float64, biases as rows like the inputs'."""
+    out = {k: np.abs(v.astype(np.float64)) for k, v in batch.direction.items()}
+    out["b1"], out["b2"] = out["b1"][:, None, :], out["b2"][:, None, :]
+    return out
+
+
 def tolerances(batch: Batch, ref: Arrays) -> tuple[Arrays, Magnitudes]:
-    """ρ·(bound + tiny·floor) for every case-wise quantity of every case, padded with ∞:
-    whatever the padding holds, it is within tolerance, so it never counts as a mismatch.
-    Also the magnitudes, whose p and bound of p the row-wise Jacobian stage needs."""
+    """ρ·(bound + tiny·floor) for every case-wise quantity in ``ref`` (the first-order ones
+    and those of the second-order products it holds), padded with ∞: whatever the padding
+    holds, it is within tolerance, so it never counts as a mismatch. Also the magnitudes,
+    whose p and bound of p the row-wise Jacobian stage needs."""
     m = magnitudes(batch, ref)
     tiny = float(np.finfo(batch.dtype).tiny)
     out: Arrays = {}
-    for name in CASE_WISE:
+    for name in (n for n in CASE_WISE if n in ref):
         q = QUANTITIES[name]
         floor = q.floor(m).reshape((len(batch),) + (1,) * len(q.axes))
         tol = m.resolve(name).copy()
