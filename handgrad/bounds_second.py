@@ -22,7 +22,7 @@ quantity may lose per case when subnormal terms are flushed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from handgrad.bounds import (
     rss,
 )
 
-Terms = list[tuple[Array, Array | None, Array, Array | None]]
+Terms = Sequence[tuple[Array, Array | None, Array, Array | None]]
 """Bilinear terms (|a|, e(a), |b|, e(b)) of one accumulation; None: exact."""
 
 
@@ -258,16 +258,19 @@ FLOORS: dict[str, Callable[[Magnitudes], Array]] = {
     "ṡ2": floor_one,
     "ṗ": _floor_dp,
     "L̇": lambda m: 1 + _abs(m, "ṡ2").sum(axis=(1, 2)),
-    **{f"{letter}{{dL/ds2}}": _floor_r2 for letter in "RG"},
-    **{f"{letter}{{dL/do1}}": _floor_do1 for letter in "RG"},
-    **{f"{letter}{{dL/ds1}}": _floor_do1 for letter in "RG"},
-    **{f"{letter}{{dL/dw2}}": _per_row(_floor_r2, lambda m: 1 + _max(_abs(m, "o1") + _abs(m, "ȯ1")))
-       for letter in "RG"},  # fmt: skip
-    **{f"{letter}{{dL/db2}}": _per_row(_floor_r2, _one) for letter in "RG"},
-    **{f"{letter}{{dL/dx}}": lambda m: 1 + _floor_do1(m) * _through("w1")(m) for letter in "RG"},
-    **{f"{letter}{{dL/dw1}}": _per_row(_floor_do1, lambda m: 1 + _max(m.x + m.v["x"]))
-       for letter in "RG"},  # fmt: skip
-    **{f"{letter}{{dL/db1}}": _per_row(_floor_do1, _one) for letter in "RG"},
 }
+for _letter in "RG":
+    FLOORS |= {
+        f"{_letter}{{dL/ds2}}": _floor_r2,
+        f"{_letter}{{dL/do1}}": _floor_do1,
+        f"{_letter}{{dL/dw2}}": _per_row(
+            _floor_r2, lambda m: 1 + _max(_abs(m, "o1") + _abs(m, "ȯ1"))
+        ),
+        f"{_letter}{{dL/db2}}": _per_row(_floor_r2, _one),
+        f"{_letter}{{dL/ds1}}": _floor_do1,
+        f"{_letter}{{dL/dx}}": lambda m: 1 + _floor_do1(m) * _through("w1")(m),
+        f"{_letter}{{dL/dw1}}": _per_row(_floor_do1, lambda m: 1 + _max(m.x + m.v["x"])),
+        f"{_letter}{{dL/db1}}": _per_row(_floor_do1, _one),
+    }
 """Each second-order quantity's flush-to-zero floor (the R and G passes share theirs: the
 Gv pass reads a subset of the same factors)."""

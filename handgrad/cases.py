@@ -151,7 +151,7 @@ MOVED = ("x", "w1", "b1", "w2", "b2")
 """What a direction moves, and what the gradients are taken by, in the derivation's order."""
 
 
-def make_direction(case: Case, with_x: bool = True) -> dict[str, NDArray[Any]]:
+def make_direction(case: Case, with_x: bool = True) -> dict[str, Any]:
     """A direction for the second-order products, drawn from the case's seed and scaled
     like the arrays it moves: ẋ (None unless ``with_x``: x held fixed), ẇ1, ḃ1, ẇ2, ḃ2."""
     rng = np.random.default_rng([case.spec.seed, 2])  # a stream apart from the case's own
@@ -172,7 +172,7 @@ def moves_x(spec: CaseSpec) -> bool:
     return bool(hashlib.blake2b(str(spec).encode(), digest_size=1).digest()[0] & 1)
 
 
-def case_direction(case: Case) -> dict[str, NDArray[Any]]:
+def case_direction(case: Case) -> dict[str, Any]:
     """The direction the gate verifies the second-order products of ``case`` along."""
     return make_direction(case, with_x=moves_x(case.spec))
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from handgrad.cases import Case
 from handgrad.compare import Comparison
+from handgrad.diagnosis_second import diagnose_second
 from handgrad.quantities import QUANTITIES
 
 Arrays = dict[str, NDArray[Any]]
@@ -210,8 +211,13 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
     eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
     if _explained(g, -want, want, tol, eps):
         return "candidate ≈ −reference: a sign error (p − y flipped to y − p?)"
-    cause = (_scale_of_n(q, g, want, case, tol, eps) or _relu(q, g, want, case, ref, tol, eps, relu_at_zero)
-             or _formula(q, g, want, case, ref, tol, eps))  # fmt: skip
+    cause = _scale_of_n(q, g, want, case, tol, eps)
+    if not cause and QUANTITIES[q].product:
+        cause = diagnose_second(q, g, case, ref, outputs,
+                                lambda got, alt: _explained(got, alt, want, tol, eps), eps)  # fmt: skip
+    elif not cause:
+        cause = (_relu(q, g, want, case, ref, tol, eps, relu_at_zero)
+                 or _formula(q, g, want, case, ref, tol, eps))  # fmt: skip
     if cause:
         return cause
     if want.size > 1 and np.any(want):  # any wrong scalar is "a scale" of the right one

@@ -24,7 +24,7 @@ SAME = ("candidate", "seed", "random_cases", "scope", "selection", "environment"
 """What every shard of one run shares: what was verified, which of the gate's tests ran,
 and the versions (handgrad, Python, NumPy, torch, JAX) it ran with."""
 KEYS = (*SAME, "shards", "cases", "fingerprint", "pattern", "rows", "failures", "passed",
-        "seconds", "candidate_errors")  # fmt: skip
+        "seconds", "candidate_errors", "second_order")  # fmt: skip
 """What a report must hold to be merged."""
 
 
@@ -82,7 +82,8 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     tally = report.Tally()
     for s in summaries:
         tally.merge({"errors": s["candidate_errors"], "rows": s["rows"],
-                     "pattern": s["pattern"], "fingerprint": s["fingerprint"]})  # fmt: skip
+                     "pattern": s["pattern"], "fingerprint": s["fingerprint"],
+                     "second_order": s["second_order"]})  # fmt: skip
     failures = [f | {"test": f"{f['test']} [shard {', '.join(s['shards'])}]"}
                 for s in summaries for f in s["failures"]]  # fmt: skip
     scope = first["scope"]

@@ -68,10 +68,10 @@ def _finish(batch: Batch, out: dict[str, Any], products: Products) -> Arrays:
     host = {k: np.asarray(v)[: len(batch)] for k, v in out.items()}
     n = batch.size("N").astype(batch.dtype)
     denominator = np.where(batch.mean, n, batch.dtype.type(1))
-    for name in host:
+    for name, value in host.items():
         if QUANTITIES[name].mean_scaled:
             shape = (len(batch),) + (1,) * len(QUANTITIES[name].axes)
-            host[name] = host[name] / denominator.reshape(shape)
+            host[name] = value / denominator.reshape(shape)
     return host
 
 

@@ -172,10 +172,10 @@ class VerifyReport:
             return
         tr = terminalreporter
         tr.section("handgrad: worst error/tolerance per quantity × reference × dtype")
-        tr.write_line(f"{'quantity':8} {'reference':9} {'dtype':8} {'cases':>7} "
+        tr.write_line(f"{'quantity':10} {'reference':9} {'dtype':8} {'cases':>7} "
                       f"{'failed':>6} {'worst ratio':>11}  status")  # fmt: skip
         for r in self.tally.as_dicts():
-            tr.write_line(f"{r['quantity']:8} {r['reference']:9} {r['dtype']:8} {r['cases']:7d} "
+            tr.write_line(f"{r['quantity']:10} {r['reference']:9} {r['dtype']:8} {r['cases']:7d} "
                           f"{r['failed']:6d} {r['worst_ratio']:11.3g}  {r['status']}")  # fmt: skip
         directory = self.config.getoption("report_dir")
         if directory and not hasattr(self.config, "workerinput"):

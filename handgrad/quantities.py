@@ -143,8 +143,7 @@ PRODUCTS: tuple[str, ...] = ("jvp", "hvp", "ggn_vp")
 FIRST: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows and not q.product)
 """The quantities of ``reference(...)``."""
 SECOND: dict[str, tuple[str, ...]] = {
-    product: tuple(n for n, q in QUANTITIES.items() if q.product == product)
-    for product in PRODUCTS
+    product: tuple(n for n, q in QUANTITIES.items() if q.product == product) for product in PRODUCTS
 }
 """Each product's quantities."""
 CASE_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.rows)
@@ -155,6 +154,8 @@ CASE_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if not q.row
 def case_wise(products: tuple[str, ...]) -> tuple[str, ...]:
     """The case-wise quantities of a run that verifies the given second-order products."""
     return FIRST + tuple(n for p in PRODUCTS if p in products for n in SECOND[p])
+
+
 ROW_WISE: tuple[str, ...] = tuple(n for n, q in QUANTITIES.items() if q.rows)
 ORDER: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 

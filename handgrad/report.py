@@ -22,7 +22,7 @@ from typing import Any
 
 from handgrad.cases import CaseSpec
 from handgrad.engine import CaseResult
-from handgrad.quantities import ORDER
+from handgrad.quantities import ORDER, PRODUCTS
 from handgrad.scope import AXES, Scope
 
 
@@ -89,6 +89,10 @@ class Tally:
         self.errors = 0
         self.pattern: dict[str, dict[str, list[int]]] = {a: {} for a in PATTERN_AXES}
         self.fingerprint = 0
+        self.unverified: set[str] = set()
+        """The second-order products the candidate does not provide."""
+        self.kink_skipped = 0
+        """Cases whose second order went unverified under a ReLU convention other than 0."""
 
     @property
     def cases(self) -> int:
@@ -97,6 +101,8 @@ class Tally:
     def add(self, result: CaseResult) -> None:
         if result.error:
             self.errors += 1
+        self.unverified |= set(result.unverified)
+        self.kink_skipped += int(result.kink_skipped)
         self.fingerprint = (self.fingerprint + fingerprint(result.spec)) % 2**64
         for axis in PATTERN_AXES:
             counts = self.pattern[axis].setdefault(_value(result.spec, axis), [0, 0])
@@ -116,6 +122,8 @@ class Tally:
 
     def merge(self, data: dict[str, Any]) -> None:
         self.errors += int(data["errors"])
+        self.unverified |= set(data["second_order"]["not_verified"])
+        self.kink_skipped += int(data["second_order"]["kink_skipped"])
         self.fingerprint = (self.fingerprint + int(data["fingerprint"], 16)) % 2**64
         for axis, values in data["pattern"].items():
             for value, (cases, failed) in values.items():
@@ -131,9 +139,16 @@ class Tally:
         rows = sorted(self.rows.values(), key=lambda r: (ORDER[r.quantity], r.reference, r.dtype))
         return [asdict(r) | {"status": r.status} for r in rows]
 
+    def second_order(self) -> dict[str, Any]:
+        """Which products were verified, which not (not provided), and how many cases'
+        second order went unverified at exact ReLU zeros under a declared convention."""
+        verified = [p for p in PRODUCTS if p not in self.unverified and self.cases]
+        return {"verified": verified, "not_verified": [p for p in PRODUCTS if p in self.unverified],
+                "kink_skipped": self.kink_skipped}  # fmt: skip
+
     def as_data(self) -> dict[str, Any]:
         return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern,
-                "fingerprint": f"{self.fingerprint:016x}"}  # fmt: skip
+                "fingerprint": f"{self.fingerprint:016x}", "second_order": self.second_order()}  # fmt: skip
 
     def only_when(self) -> str:
         """ "fails only when …" if one value of some axis holds every failure while other
@@ -187,6 +202,7 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
             "scope": {axis: list(getattr(scope, axis)) for axis in AXES}
             | {"relu_at_zero": scope.relu_at_zero},
             "scope_statement": scope.describe(),
+            "second_order": tally.second_order(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": env or environment()}  # fmt: skip
@@ -205,6 +221,8 @@ def markdown(s: dict[str, Any]) -> str:
         ),
         "",
         s["scope_statement"],
+        "",
+        second_order_statement(s["second_order"]),
         "",
         (
             "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); "
@@ -238,6 +256,22 @@ def markdown(s: dict[str, Any]) -> str:
     env = s["environment"]
     lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items())]
     return "\n".join(lines) + "\n"
+
+
+def second_order_statement(so: dict[str, Any]) -> str:
+    """One sentence on what second order the run verified, and what it did not."""
+    parts = []
+    if so["verified"]:
+        parts.append(f"Second order verified: {', '.join(so['verified'])}, along one direction "
+                     "per case (x moves in about half of them).")  # fmt: skip
+    if so["not_verified"]:
+        parts.append(f"Second order **not verified**: {', '.join(so['not_verified'])} (the "
+                     "candidate does not provide them).")  # fmt: skip
+    if so["kink_skipped"]:
+        parts.append(f"{so['kink_skipped']} case(s) with exact zeros in s1 were not verified "
+                     "in second order: the declared ReLU convention there is not the "
+                     "references'.")  # fmt: skip
+    return " ".join(parts)
 
 
 def write(directory: Path, s: dict[str, Any]) -> list[Path]:

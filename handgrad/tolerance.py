@@ -22,8 +22,25 @@ from handgrad.cases import Case
 from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES, ROW_WISE
 
 Arrays = dict[str, NDArray[Any]]
-USED = ("s1", "o1", "s2", "p", "dL/ds2", "dL/do1", "dL/ds1", "ṡ1", "ȯ1", "ṡ2", "ṗ",
-        "R{dL/ds2}", "R{dL/do1}", "R{dL/ds1}", "G{dL/ds2}", "G{dL/do1}", "G{dL/ds1}")
+USED = (
+    "s1",
+    "o1",
+    "s2",
+    "p",
+    "dL/ds2",
+    "dL/do1",
+    "dL/ds1",
+    "ṡ1",
+    "ȯ1",
+    "ṡ2",
+    "ṗ",
+    "R{dL/ds2}",
+    "R{dL/do1}",
+    "R{dL/ds1}",
+    "G{dL/ds2}",
+    "G{dL/do1}",
+    "G{dL/ds1}",
+)
 """The reference values the bounds read (the rest would be converted for nothing)."""
 
 

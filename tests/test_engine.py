@@ -265,5 +265,12 @@ def test_the_registry_is_in_data_flow_order() -> None:
 
     for name, q in quantities.QUANTITIES.items():
         assert all(quantities.ORDER[a] < quantities.ORDER[name] for a in q.after), name
-    assert quantities.downstream("dL/do1") == ["dL/ds1", "dL/dx", "dL/dw1", "dL/db1"]
+    assert quantities.downstream("dL/do1") == [
+        "dL/ds1",
+        "dL/dx",
+        "dL/dw1",
+        "dL/db1",
+        "R{dL/dx}",
+        "R{dL/dw1}",
+    ]
     assert "dL/dw2" not in quantities.downstream("dL/do1")

@@ -3,7 +3,8 @@
 Each module exposes manual's API (``Params, forward, backward, cross_entropy,
 softmax_jacobian``) and can be passed to ``--candidate``. Modules named in ``WRONG`` each
 make one mistake people really make; those in ``CORRECT`` are right but written
-differently. ``_compose`` rebuilds ``backward`` from manual's formulas with one swapped.
+differently. ``_compose`` rebuilds ``backward`` from manual's formulas with one swapped, and
+``_second`` the second-order products (``jvp``, ``hvp``, ``ggn_vp``) likewise.
 """
 
 # module: (the quantities the gate must name, the cause its diagnosis must give or None)
@@ -39,7 +40,18 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "inplace_relu_mask": (("dL/do1",), "applied to dL/do1 in place"),
     "log_plus_epsilon": (("loss",), "a constant inside the log"),
     "bias_keepdims": (("dL/db2", "dL/db1"), "an extra axis of length 1"),
+    # Second order (``_second`` composes manual's products with one formula replaced).
+    "hvp_returns_gv": (("R{dL/do1}", "R{dL/dw2}", "R{dL/ds1}", "R{dL/dx}", "R{dL/dw1}",
+                        "R{dL/db1}"), "hvp returns Gv"),
+    "tangent_softmax_no_inner": (("ṗ",), "−p ⊙ ⟨p, ṡ2⟩ term of J(p)·ṡ2 is missing"),
+    "tangent_relu_no_mask": (("ȯ1",), "mask [s1 > 0] is missing from the tangent"),
+    "hessian_without_target_sum": (("R{dL/ds2}", "G{dL/ds2}"), "σ = Σ_c y_c"),
+    "hessian_forgot_mean": (("R{dL/ds2}", "G{dL/ds2}"), "1/N"),
+    "r_mask_missing": (("R{dL/ds1}", "G{dL/ds1}"), "the ReLU mask [s1 > 0] is missing"),
+    "r_dw1_without_dx_term": (("R{dL/dw1}",), "without its bilinear term ẋᵀ·dL/ds1"),
+    "r_dx_without_dw1_term": (("R{dL/dx}",), "without its bilinear term dL/ds1·ẇ1ᵀ"),
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
-           "fortran_order", "bias_from_formula", "float64_accumulation")  # fmt: skip
+           "fortran_order", "bias_from_formula", "float64_accumulation",
+           "second_order_regrouped")  # fmt: skip
