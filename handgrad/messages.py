@@ -11,10 +11,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 
-from handgrad.cases import CaseSpec, make_case
+from handgrad.cases import CaseSpec, case_direction, make_case, moves_x
 from handgrad.compare import INVARIANT, Comparison
 from handgrad.engine import CaseResult
-from handgrad.finite_differences import FiniteDifferences, finite_differences
+from handgrad.finite_differences import (
+    Directional,
+    FiniteDifferences,
+    directional,
+    finite_differences,
+)
 from handgrad.quantities import ORDER, QUANTITIES, downstream
 from handgrad.report import Tally, confined
 from handgrad.scope import AXES
@@ -57,10 +62,38 @@ def _finite_differences(spec: CaseSpec) -> FiniteDifferences:
     return finite_differences(make_case(spec))
 
 
+@functools.lru_cache(maxsize=8)
+def _directional(spec: CaseSpec) -> Directional:
+    case = make_case(spec)
+    return directional(case, case_direction(case))
+
+
+def _directional_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
+    """A second-order quantity's third opinion: differences along the case's direction."""
+    q = QUANTITIES[quantity]
+    d = _directional(spec)
+    if d.kind == "skipped":
+        return "finite differences along v cannot judge this case: both steps cross a ReLU kink"
+    values = {"jvp": d.jvp, "hvp": d.hvp, "ggn_vp": d.ggn}[q.product]
+    value = values[q.key]
+    if value.ndim != len(index):
+        return None
+    skipped = d.skipped.get(q.key) if q.product == "ggn_vp" else None
+    if skipped is not None and skipped[index]:
+        return "finite differences cannot judge this element: both steps cross a ReLU kink"
+    how = " (one-sided: a central step would cross a ReLU kink)" if d.kind == "one-sided" else ""
+    return (f"finite differences along v (float64, of manual's proven forward pass and "
+            f"gradients) give {float(value[index]):.9g}{how}")  # fmt: skip
+
+
 def fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
     """A third opinion at one element, when the case is small enough to difference."""
     sizes = spec.N * spec.D + spec.D * spec.H + spec.H * spec.C + spec.N * (spec.H + spec.C)
-    if not QUANTITIES[quantity].finite_differences or sizes > FD_MAX_ELEMENTS:
+    if sizes > FD_MAX_ELEMENTS:
+        return None
+    if QUANTITIES[quantity].product:
+        return _directional_opinion(spec, quantity, index)
+    if not QUANTITIES[quantity].finite_differences:
         return None
     fd = _finite_differences(spec)
     grad = fd.grads[quantity]
@@ -82,6 +115,10 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
         return "\n".join([f"contract broken: {result.error}", f"  case: {where}",
                           f"  reproduce: {reproduce_command(result.candidate, s)}"])  # fmt: skip
     lines = [f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {where}"]
+    if QUANTITIES[c.quantity].product:
+        moved = "x, w1, b1, w2 and b2" if moves_x(s) else "w1, b1, w2 and b2 (x held fixed)"
+        lines.append(f"  {QUANTITIES[c.quantity].product} along the case's direction v, drawn "
+                     f"from its seed, which moves {moved}")  # fmt: skip
     if c.problem:
         lines.append(f"  {c.quantity} has {c.problem}")
     else:
