@@ -36,6 +36,7 @@ from handgrad.bounds import (
     _weight_gradient,
     floor_one,
     rss,
+    rss_rows,
 )
 
 Terms = Sequence[tuple[Array, Array | None, Array, Array | None]]
@@ -95,35 +96,40 @@ def bound_ds2(m: Magnitudes) -> Array:
 
 
 def _inner(m: Magnitudes) -> tuple[Array, Array]:
-    """(|⟨p, ṡ2⟩|, its bound) per row, B×N×1: C products with errors in both factors."""
-    p, ds2, e_p, e_ds2 = m.ref["p"], _abs(m, "ṡ2"), m.resolve("p"), m.resolve("ṡ2")
-    value = np.abs((m.ref["p"] * m.ref["ṡ2"]).sum(axis=2, keepdims=True))
-    bound = (e_p * ds2 + p * e_ds2).sum(axis=2, keepdims=True)
+    """(⟨p, ṡ2⟩, its bound) per row, B×N×1: C products. p's errors share the row's
+    log-sum-exp, so they add; ṡ2's are independent, so they add by root-sum-square."""
+    p, ds2, e_ds2 = m.ref["p"], _abs(m, "ṡ2"), m.resolve("ṡ2")
+    value = (p * m.ref["ṡ2"]).sum(axis=2, keepdims=True)
+    bound = (m.resolve("p") * ds2).sum(axis=2, keepdims=True)
+    bound += rss_rows(T(p * e_ds2), m.c)[:, :, None]
     bound += m.acc(m.c) * (p * ds2).sum(axis=2, keepdims=True)
     return value, bound
 
 
 def bound_dp(m: Magnitudes) -> Array:
-    """ṗ = p ⊙ (ṡ2 − ⟨p, ṡ2⟩): p's relative error on the difference, and the difference's
-    own error (ṡ2's, ⟨p, ṡ2⟩'s and its rounding at the size of each side) times p."""
+    """ṗ = p ⊙ d, d = ṡ2 − ⟨p, ṡ2⟩: p's relative error on |d|, and d's own error (ṡ2's,
+    ⟨p, ṡ2⟩'s, and the subtraction's rounding at the size of each side) times p."""
     inner, e_inner = _inner(m)
-    ds2 = _abs(m, "ṡ2")
-    difference = ds2 + inner  # |ṡ2 − ⟨p, ṡ2⟩| ≤ this; its rounding is ε of each side
-    e_difference = m.resolve("ṡ2") + e_inner + m.eps * difference
-    out: Array = m.resolve("p") * difference + m.ref["p"] * e_difference
+    ds2 = m.ref["ṡ2"]
+    e_difference = m.resolve("ṡ2") + e_inner + m.eps * (np.abs(ds2) + np.abs(inner))
+    out: Array = m.resolve("p") * np.abs(ds2 - inner) + m.ref["p"] * e_difference
     out += 2 * m.eps * _abs(m, "ṗ")
     return out
 
 
 def bound_dloss(m: Magnitudes) -> Array:
     """L̇ = ⟨dL/ds2, ṡ2⟩ = κ Σ (σ⟨p, ṡ2⟩ − ⟨y, ṡ2⟩): the errors of dL/ds2 and ṡ2 through
-    each other, and N·C terms of rounding at the size of both halves (they may cancel)."""
+    each other by root-sum-square, as in every contraction (dL/ds2's added along a row,
+    whose elements share one log-sum-exp); and N·C terms of rounding at the size of both
+    halves, which may cancel."""
     g2, ds2 = _abs(m, "dL/ds2"), _abs(m, "ṡ2")
     sigma = np.abs(m.y.sum(axis=2, keepdims=True))
     halves = m.scale * (sigma * m.ref["p"] + np.abs(m.y)) * ds2
-    total = m.resolve("dL/ds2") * ds2 + g2 * m.resolve("ṡ2")
-    total += m.acc(m.n * m.c) * halves
-    out: Array = total.sum(axis=(1, 2))
+    # dL/ds2's errors share a row's log-sum-exp: added along the row; ṡ2's are independent.
+    rows = (m.resolve("dL/ds2") * ds2).sum(axis=2, keepdims=True)
+    out: Array = rss_rows(rows, m.n)[:, 0]
+    out += rss_rows((g2 * m.resolve("ṡ2")).reshape(len(g2), -1, 1), m.n * m.c)[:, 0]
+    out += m.acc(m.n[:, 0, 0] * m.c[:, 0, 0]) * halves.sum(axis=(1, 2))
     return out
 
 
