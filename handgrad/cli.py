@@ -33,7 +33,7 @@ def _check(args: argparse.Namespace) -> int:
     relu = Scope.of(args.module, relu_at_zero=args.relu_at_zero).relu_at_zero
     result = verify_case(args.module, make_case(args.case), relu)
     for (q, ref), ratio in result.ratios.items():
-        print(f"{q:8} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
+        print(f"{q:10} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
     if result.passed:
         return 0
     print()
