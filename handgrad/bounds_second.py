@@ -254,10 +254,6 @@ def _per_row(floor: Callable[[Magnitudes], Array],
     return floor_of
 
 
-def _one(m: Magnitudes) -> Array:
-    return np.ones(m.n.shape[0])
-
-
 FLOORS: dict[str, Callable[[Magnitudes], Array]] = {
     "ṡ1": floor_one,
     "ȯ1": floor_one,
@@ -272,11 +268,11 @@ for _letter in "RG":
         f"{_letter}{{dL/dw2}}": _per_row(
             _floor_r2, lambda m: 1 + _max(_abs(m, "o1") + _abs(m, "ȯ1"))
         ),
-        f"{_letter}{{dL/db2}}": _per_row(_floor_r2, _one),
+        f"{_letter}{{dL/db2}}": _per_row(_floor_r2, floor_one),
         f"{_letter}{{dL/ds1}}": _floor_do1,
         f"{_letter}{{dL/dx}}": lambda m: 1 + _floor_do1(m) * _through("w1")(m),
         f"{_letter}{{dL/dw1}}": _per_row(_floor_do1, lambda m: 1 + _max(m.x + m.v["x"])),
-        f"{_letter}{{dL/db1}}": _per_row(_floor_do1, _one),
+        f"{_letter}{{dL/db1}}": _per_row(_floor_do1, floor_one),
     }
 """Each second-order quantity's flush-to-zero floor (the R and G passes share theirs: the
 Gv pass reads a subset of the same factors)."""

@@ -41,8 +41,10 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "log_plus_epsilon": (("loss",), "a constant inside the log"),
     "bias_keepdims": (("dL/db2", "dL/db1"), "an extra axis of length 1"),
     # Second order (``_second`` composes manual's products with one formula replaced).
-    "hvp_returns_gv": (("R{dL/do1}", "R{dL/dw2}", "R{dL/ds1}", "R{dL/dx}", "R{dL/dw1}",
-                        "R{dL/db1}"), "hvp returns Gv"),
+    "hvp_returns_gv": (
+        ("R{dL/do1}", "R{dL/dw2}", "R{dL/ds1}", "R{dL/dx}", "R{dL/dw1}", "R{dL/db1}"),
+        "hvp returns Gv",
+    ),
     "tangent_softmax_no_inner": (("ṗ",), "−p ⊙ ⟨p, ṡ2⟩ term of J(p)·ṡ2 is missing"),
     "tangent_relu_no_mask": (("ȯ1",), "mask [s1 > 0] is missing from the tangent"),
     "hessian_without_target_sum": (("R{dL/ds2}", "G{dL/ds2}"), "σ = Σ_c y_c"),
