@@ -2,8 +2,9 @@
 memory of a process that verifies them.
 
 One case = make the inputs, run manual, run the torch and (batched) JAX references,
-derive the tolerances and compare all 14 quantities against both references: what the
-gate's bulk run does per case (``tests/test_verify.py::test_random_cases``).
+derive the tolerances and compare every quantity (35 with manual's second-order products)
+against both references: what the gate's bulk run does per case
+(``tests/test_verify.py::test_random_cases``).
 """
 
 from __future__ import annotations
