@@ -43,11 +43,14 @@ Terms = Sequence[tuple[Array, Array | None, Array, Array | None]]
 """Bilinear terms (|a|, e(a), |b|, e(b)) of one accumulation; None: exact."""
 
 
-def _products(m: Magnitudes, terms: Terms, k: Array) -> Array:
-    """Σ a·b over ``terms``, each of contraction length ``k``: rss of each factor's error
-    through the other, plus ε·√(k·terms) of rounding on Σ|a|·|b|."""
+def _products(m: Magnitudes, terms: Terms, k: Array, bias: Array | None = None) -> Array:
+    """Σ a·b over ``terms``, each of contraction length ``k``, plus an exact ``bias`` row:
+    rss of each factor's error through the other, plus ε·√(k·terms + 1) of rounding on
+    Σ|a|·|b| + |bias|."""
     magnitude = sum(a @ b for a, _, b, _ in terms)
-    out: Array = m.acc(k * len(terms)) * magnitude
+    if bias is not None:
+        magnitude = magnitude + bias
+    out: Array = m.acc(k * len(terms) + (bias is not None)) * magnitude
     for a, e_a, b, e_b in terms:
         if e_a is not None:
             out += rss(e_a, b, k)
@@ -56,17 +59,13 @@ def _products(m: Magnitudes, terms: Terms, k: Array) -> Array:
     return out
 
 
-def _abs(m: Magnitudes, name: str) -> Array:
-    return m.abs_ref(name)
-
-
 def _masked(m: Magnitudes, before: str) -> Array:
     """[s1 > 0] ⊙ (a value with the bound of ``before``): exact away from the kink; within
     ρ·e(s1) of it the mask may flip, so the whole value is allowed there."""
     s1 = m.ref["s1"]
     e = m.resolve(before)
     near_kink = np.abs(s1) < SAFETY * m.resolve("s1")
-    out: Array = np.where(near_kink, _abs(m, before) + e, np.where(s1 > 0, e, 0.0))
+    out: Array = np.where(near_kink, m.abs_ref(before) + e, np.where(s1 > 0, e, 0.0))
     return out
 
 
@@ -75,10 +74,8 @@ def _masked(m: Magnitudes, before: str) -> Array:
 
 def bound_ds1(m: Magnitudes) -> Array:
     """ṡ1 = ẋ·w1 + x·ẇ1 + ḃ1: one accumulation of 2D + 1 exact products."""
-    k = m.d
-    out = _products(m, [(m.x, None, m.v["w1"], None), (m.v["x"], None, m.w1, None)], k)
-    out += m.acc(2 * k + 1) * m.v["b1"]
-    return out
+    return _products(m, [(m.x, None, m.v["w1"], None), (m.v["x"], None, m.w1, None)], m.d,
+                     m.v["b1"])  # fmt: skip
 
 
 def bound_do1(m: Magnitudes) -> Array:
@@ -88,20 +85,17 @@ def bound_do1(m: Magnitudes) -> Array:
 
 def bound_ds2(m: Magnitudes) -> Array:
     """ṡ2 = ȯ1·w2 + o1·ẇ2 + ḃ2: errors of ȯ1 and o1 through w2 and ẇ2, 2H + 1 terms."""
-    terms = [(_abs(m, "ȯ1"), m.resolve("ȯ1"), m.w2, None),
-             (_abs(m, "o1"), m.resolve("o1"), m.v["w2"], None)]  # fmt: skip
-    out = _products(m, terms, m.h)
-    out += m.acc(2 * m.h + 1) * m.v["b2"]
-    return out
+    terms = [(m.abs_ref("ȯ1"), m.resolve("ȯ1"), m.w2, None),
+             (m.abs_ref("o1"), m.resolve("o1"), m.v["w2"], None)]  # fmt: skip
+    return _products(m, terms, m.h, m.v["b2"])
 
 
 def _inner(m: Magnitudes) -> tuple[Array, Array]:
-    """(⟨p, ṡ2⟩, its bound) per row, B×N×1: C products. p's errors share the row's
-    log-sum-exp, so they add; ṡ2's are independent, so they add by root-sum-square."""
-    p, ds2, e_ds2 = m.ref["p"], _abs(m, "ṡ2"), m.resolve("ṡ2")
+    """(⟨p, ṡ2⟩, its bound) per row, B×N×1: C products. The errors of one row add: p's
+    share its log-sum-exp, ṡ2's share the row of ȯ1 and o1 they come from."""
+    p, ds2 = m.ref["p"], m.abs_ref("ṡ2")
     value = (p * m.ref["ṡ2"]).sum(axis=2, keepdims=True)
-    bound = (m.resolve("p") * ds2).sum(axis=2, keepdims=True)
-    bound += rss_rows(T(p * e_ds2), m.c)[:, :, None]
+    bound = (m.resolve("p") * ds2 + p * m.resolve("ṡ2")).sum(axis=2, keepdims=True)
     bound += m.acc(m.c) * (p * ds2).sum(axis=2, keepdims=True)
     return value, bound
 
@@ -113,22 +107,22 @@ def bound_dp(m: Magnitudes) -> Array:
     ds2 = m.ref["ṡ2"]
     e_difference = m.resolve("ṡ2") + e_inner + m.eps * (np.abs(ds2) + np.abs(inner))
     out: Array = m.resolve("p") * np.abs(ds2 - inner) + m.ref["p"] * e_difference
-    out += 2 * m.eps * _abs(m, "ṗ")
+    out += 2 * m.eps * m.abs_ref("ṗ")
     return out
 
 
 def bound_dloss(m: Magnitudes) -> Array:
     """L̇ = ⟨dL/ds2, ṡ2⟩ = κ Σ (σ⟨p, ṡ2⟩ − ⟨y, ṡ2⟩): the errors of dL/ds2 and ṡ2 through
-    each other by root-sum-square, as in every contraction (dL/ds2's added along a row,
-    whose elements share one log-sum-exp); and N·C terms of rounding at the size of both
-    halves, which may cancel."""
-    g2, ds2 = _abs(m, "dL/ds2"), _abs(m, "ṡ2")
+    each other, added along a row and by root-sum-square across rows, as in every
+    contraction over N; and N·C terms of rounding at the size of both halves, which may
+    cancel."""
+    g2, ds2 = m.abs_ref("dL/ds2"), m.abs_ref("ṡ2")
     sigma = np.abs(m.y.sum(axis=2, keepdims=True))
     halves = m.scale * (sigma * m.ref["p"] + np.abs(m.y)) * ds2
-    # dL/ds2's errors share a row's log-sum-exp: added along the row; ṡ2's are independent.
-    rows = (m.resolve("dL/ds2") * ds2).sum(axis=2, keepdims=True)
+    # A row's errors add (dL/ds2's share its log-sum-exp, ṡ2's its row of ȯ1 and o1);
+    # different rows' are independent.
+    rows = (m.resolve("dL/ds2") * ds2 + g2 * m.resolve("ṡ2")).sum(axis=2, keepdims=True)
     out: Array = rss_rows(rows, m.n)[:, 0]
-    out += rss_rows((g2 * m.resolve("ṡ2")).reshape(len(g2), -1, 1), m.n * m.c)[:, 0]
     out += m.acc(m.n[:, 0, 0] * m.c[:, 0, 0]) * halves.sum(axis=(1, 2))
     return out
 
@@ -141,9 +135,9 @@ def _bound_r2(name: str) -> Callable[[Magnitudes], Array]:
         """R{dL/ds2} = G{dL/ds2} = κ σ ⊙ ṗ: like dL/ds2 = κ(σ p − y), with ṗ for p."""
         sigma = np.abs(m.y.sum(axis=2, keepdims=True))
         yabs = np.abs(m.y).sum(axis=2, keepdims=True)
-        dp = _abs(m, "ṗ")
+        dp = m.abs_ref("ṗ")
         out: Array = m.scale * (m.resolve("ṗ") * sigma + (m.acc(m.c) * yabs + m.eps * sigma) * dp)
-        out += 2 * m.eps * _abs(m, name)
+        out += 2 * m.eps * m.abs_ref(name)
         return out
 
     return bound
@@ -151,30 +145,30 @@ def _bound_r2(name: str) -> Callable[[Magnitudes], Array]:
 
 def bound_r_do1(m: Magnitudes) -> Array:
     """R{dL/do1} = R{dL/ds2}·w2ᵀ + dL/ds2·ẇ2ᵀ: 2C terms."""
-    terms = [(_abs(m, "R{dL/ds2}"), m.resolve("R{dL/ds2}"), T(m.w2), None),
-             (_abs(m, "dL/ds2"), m.resolve("dL/ds2"), T(m.v["w2"]), None)]  # fmt: skip
+    terms = [(m.abs_ref("R{dL/ds2}"), m.resolve("R{dL/ds2}"), T(m.w2), None),
+             (m.abs_ref("dL/ds2"), m.resolve("dL/ds2"), T(m.v["w2"]), None)]  # fmt: skip
     return _products(m, terms, m.c)
 
 
 def bound_r_dw2(m: Magnitudes) -> Array:
     """R{dL/dw2} = ȯ1ᵀ·dL/ds2 + o1ᵀ·R{dL/ds2}: 2N terms, errors in every factor."""
-    terms = [(T(_abs(m, "ȯ1")), T(m.resolve("ȯ1")), _abs(m, "dL/ds2"), m.resolve("dL/ds2")),
-             (T(_abs(m, "o1")), T(m.resolve("o1")), _abs(m, "R{dL/ds2}"),
+    terms = [(T(m.abs_ref("ȯ1")), T(m.resolve("ȯ1")), m.abs_ref("dL/ds2"), m.resolve("dL/ds2")),
+             (T(m.abs_ref("o1")), T(m.resolve("o1")), m.abs_ref("R{dL/ds2}"),
               m.resolve("R{dL/ds2}"))]  # fmt: skip
     return _products(m, terms, m.n)
 
 
 def bound_r_dx(m: Magnitudes) -> Array:
     """R{dL/dx} = R{dL/ds1}·w1ᵀ + dL/ds1·ẇ1ᵀ: 2H terms."""
-    terms = [(_abs(m, "R{dL/ds1}"), m.resolve("R{dL/ds1}"), T(m.w1), None),
-             (_abs(m, "dL/ds1"), m.resolve("dL/ds1"), T(m.v["w1"]), None)]  # fmt: skip
+    terms = [(m.abs_ref("R{dL/ds1}"), m.resolve("R{dL/ds1}"), T(m.w1), None),
+             (m.abs_ref("dL/ds1"), m.resolve("dL/ds1"), T(m.v["w1"]), None)]  # fmt: skip
     return _products(m, terms, m.h)
 
 
 def bound_r_dw1(m: Magnitudes) -> Array:
     """R{dL/dw1} = xᵀ·R{dL/ds1} + ẋᵀ·dL/ds1: 2N terms (x and ẋ exact)."""
-    terms = [(T(m.x), None, _abs(m, "R{dL/ds1}"), m.resolve("R{dL/ds1}")),
-             (T(m.v["x"]), None, _abs(m, "dL/ds1"), m.resolve("dL/ds1"))]  # fmt: skip
+    terms = [(T(m.x), None, m.abs_ref("R{dL/ds1}"), m.resolve("R{dL/ds1}")),
+             (T(m.v["x"]), None, m.abs_ref("dL/ds1"), m.resolve("dL/ds1"))]  # fmt: skip
     return _products(m, terms, m.n)
 
 
@@ -195,7 +189,7 @@ BOUNDS: dict[str, Callable[[Magnitudes], Array]] = {
     # Gv's pass is the first-order backward pass with G{dL/ds2} for dL/ds2.
     "G{dL/ds2}": _bound_r2("G{dL/ds2}"),
     "G{dL/do1}": lambda m: _input_gradient(m, "G{dL/ds2}", m.w2, m.c),
-    "G{dL/dw2}": lambda m: _weight_gradient(m, _abs(m, "o1"), m.resolve("o1"), "G{dL/ds2}"),
+    "G{dL/dw2}": lambda m: _weight_gradient(m, m.abs_ref("o1"), m.resolve("o1"), "G{dL/ds2}"),
     "G{dL/db2}": lambda m: _bias_gradient(m, "G{dL/ds2}"),
     "G{dL/ds1}": lambda m: _masked(m, "G{dL/do1}"),
     "G{dL/dx}": lambda m: _input_gradient(m, "G{dL/ds1}", m.w1, m.h),
@@ -215,7 +209,7 @@ def _max(a: Array) -> Array:
 
 def _floor_dp(m: Magnitudes) -> Array:
     """ṗ: a flushed p loses p·|ṡ2 − ⟨p, ṡ2⟩| ≤ tiny·2 max|ṡ2|."""
-    out: Array = 1 + 2 * _max(_abs(m, "ṡ2"))
+    out: Array = 1 + 2 * _max(m.abs_ref("ṡ2"))
     return out
 
 
@@ -238,6 +232,7 @@ def _through(w: str) -> Callable[[Magnitudes], Array]:
 
 
 def _floor_do1(m: Magnitudes) -> Array:
+    """R{dL/do1} (and R{dL/ds1}): R{dL/ds2}'s floor through w2 and ẇ2."""
     out: Array = 1 + _floor_r2(m) * _through("w2")(m)
     return out
 
@@ -254,25 +249,43 @@ def _per_row(floor: Callable[[Magnitudes], Array],
     return floor_of
 
 
+def _floor_dloss(m: Magnitudes) -> Array:
+    """L̇: flushed elements of dL/ds2 (each at most σ + 1 smallest normals), each times ṡ2."""
+    sigma = np.abs(m.y.sum(axis=2, keepdims=True))
+    out: Array = 1 + ((1 + sigma) * m.abs_ref("ṡ2")).sum(axis=(1, 2))
+    return out
+
+
+def _pass_floors(letter: str) -> dict[str, Callable[[Magnitudes], Array]]:
+    """The floors of one backward pass (R: Hv's, G: Gv's); they share them, since Gv's
+    pass reads a subset of the R-pass's factors."""
+
+    def o1_weight(m: Magnitudes) -> Array:
+        out: Array = 1 + _max(m.abs_ref("o1") + m.abs_ref("ȯ1"))
+        return out
+
+    def x_weight(m: Magnitudes) -> Array:
+        out: Array = 1 + _max(m.x + m.v["x"])
+        return out
+
+    def dx_floor(m: Magnitudes) -> Array:
+        out: Array = 1 + _floor_do1(m) * _through("w1")(m)
+        return out
+
+    floors = {"dL/ds2": _floor_r2, "dL/do1": _floor_do1, "dL/dw2": _per_row(_floor_r2, o1_weight),
+              "dL/db2": _per_row(_floor_r2, floor_one), "dL/ds1": _floor_do1, "dL/dx": dx_floor,
+              "dL/dw1": _per_row(_floor_do1, x_weight), "dL/db1": _per_row(_floor_do1, floor_one)}  # fmt: skip
+    return {f"{letter}{{{key}}}": floor for key, floor in floors.items()}
+
+
 FLOORS: dict[str, Callable[[Magnitudes], Array]] = {
     "ṡ1": floor_one,
     "ȯ1": floor_one,
     "ṡ2": floor_one,
     "ṗ": _floor_dp,
-    "L̇": lambda m: 1 + _abs(m, "ṡ2").sum(axis=(1, 2)),
+    "L̇": _floor_dloss,
+    **_pass_floors("R"),
+    **_pass_floors("G"),
 }
-for _letter in "RG":
-    FLOORS |= {
-        f"{_letter}{{dL/ds2}}": _floor_r2,
-        f"{_letter}{{dL/do1}}": _floor_do1,
-        f"{_letter}{{dL/dw2}}": _per_row(
-            _floor_r2, lambda m: 1 + _max(_abs(m, "o1") + _abs(m, "ȯ1"))
-        ),
-        f"{_letter}{{dL/db2}}": _per_row(_floor_r2, floor_one),
-        f"{_letter}{{dL/ds1}}": _floor_do1,
-        f"{_letter}{{dL/dx}}": lambda m: 1 + _floor_do1(m) * _through("w1")(m),
-        f"{_letter}{{dL/dw1}}": _per_row(_floor_do1, lambda m: 1 + _max(m.x + m.v["x"])),
-        f"{_letter}{{dL/db1}}": _per_row(_floor_do1, floor_one),
-    }
 """Each second-order quantity's flush-to-zero floor (the R and G passes share theirs: the
 Gv pass reads a subset of the same factors)."""

@@ -49,8 +49,19 @@ def load_candidate(name: str) -> ModuleType:
 
 
 def products(module: ModuleType) -> tuple[str, ...]:
-    """The second-order products the candidate provides, in the registry's order."""
-    return tuple(p for p in PRODUCTS if callable(getattr(module, p, None)))
+    """The second-order products the candidate provides, in the registry's order: a
+    function of that name that the module exports (``__all__``) or defines (in itself or a
+    submodule), so that ``from jax import jvp`` in a first-order candidate is not taken for
+    a product with manual's signature."""
+    exported = getattr(module, "__all__", ())
+    found = []
+    for p in PRODUCTS:
+        f = getattr(module, p, None)
+        where = str(getattr(f, "__module__", ""))
+        own = where == module.__name__ or where.startswith(module.__name__ + ".")
+        if callable(f) and (p in exported or own):
+            found.append(p)
+    return tuple(found)
 
 
 def _field(name: str) -> str:
@@ -93,16 +104,24 @@ def run_candidate(module: ModuleType, case: Case) -> dict[str, NDArray[Any]]:
             step = "softmax_jacobian"
             out["dp/ds2"] = np.asarray(module.softmax_jacobian(fwd.p))
             if provided:
+                step = "Params"
                 v = module.Params(**{k: given[f"v.{k}"] for k in MOVED[1:]})
-                dx = given.get("dx")
-            for product in provided:
-                step = product
-                got = getattr(module, product)(given["x"], given["y"], params, v, dx=dx,
-                                               reduction=reduction)  # fmt: skip
-                out |= {q: np.asarray(getattr(got, _field(q))) for q in SECOND[product]}
     except Exception as exc:
         raise CandidateError(f"{module.__name__}.{step} raised {type(exc).__name__}: {exc} "
                              f"({case.spec})", out) from exc  # fmt: skip
+    # Each product on its own: one that raises does not keep the others from being compared.
+    raised = []
+    for product in provided:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                got = getattr(module, product)(given["x"], given["y"], params, v,
+                                               dx=given.get("dx"), reduction=reduction)  # fmt: skip
+                out |= {q: np.asarray(getattr(got, _field(q))) for q in SECOND[product]}
+        except Exception as exc:  # noqa: BLE001 (a candidate may raise anything)
+            raised.append(f"{module.__name__}.{product} raised {type(exc).__name__}: {exc}")
+    if raised:
+        raise CandidateError(f"{'; '.join(raised)} ({case.spec})", out)
     original = case.inputs() | moved
     modified = [k for k, a in given.items() if not np.array_equal(a, original[k])]
     modified += [f"fwd.{k}" for k, a in kept.items()

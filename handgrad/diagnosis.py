@@ -206,13 +206,19 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
     q = c.quantity
     want = ref[q].astype(np.float64)
     g = got.astype(np.float64)
+    second = bool(QUANTITIES[q].product)
     if not np.isfinite(g).all():
+        if second:  # the R-pass takes no log: only a broken p upstream explains it
+            p = outputs.get("p")
+            broken = p is not None and not np.isfinite(p).all()
+            return "its p is not finite (see p's failure): this follows from it" if broken else ""
         return _not_finite(q, g, case, ref, outputs)
     eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
     if _explained(g, -want, want, tol, eps):
-        return "candidate ≈ −reference: a sign error (p − y flipped to y − p?)"
+        hint = "" if second else " (p − y flipped to y − p?)"
+        return f"candidate ≈ −reference: a sign error{hint}"
     cause = _scale_of_n(q, g, want, case, tol, eps)
-    if not cause and QUANTITIES[q].product:
+    if not cause and second:
         cause = diagnose_second(q, g, case, ref, outputs,
                                 lambda got, alt: _explained(got, alt, want, tol, eps), eps)  # fmt: skip
     elif not cause:

@@ -61,8 +61,9 @@ def passes(case: Case, ref: dict[str, NDArray[Any]]) -> dict[str, F64]:
 
 
 def _gv_everywhere(outputs: dict[str, NDArray[Any]], alt: dict[str, F64], eps: float) -> bool:
-    """Whether the candidate's R{·} below dL/ds2 all equal Gv's values (and differ from
-    Hv's somewhere): Gv returned as Hv, not one term forgotten."""
+    """Whether the candidate's R{·} below dL/ds2 all equal Gv's values: Gv returned as Hv,
+    not one term forgotten (the caller has already found the failing one to differ from
+    Hv's value)."""
     names = ("R{dL/do1}", "R{dL/dw2}", "R{dL/dx}", "R{dL/dw1}", "R{dL/db1}")
     for name in names:
         got, gv = outputs.get(name), alt[name.replace("R", "G", 1)]

@@ -105,7 +105,9 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
     ``relu_at_zero`` is the candidate's declared ReLU convention (:mod:`handgrad.convention`)."""
     provided = products(candidate)
     names = case_wise(provided)
-    refs = {name: run(batch, provided) for name, run in oracles.BATCHED.items()}
+    # The R{·} and G{·} bounds read the tangents, so the references always give them.
+    computed = tuple(p for p in PRODUCTS if p in provided or (provided and p == "jvp"))
+    refs = {name: run(batch, computed) for name, run in oracles.BATCHED.items()}
     tol, m = tolerances(batch, next(iter(refs.values())))
     convention.apply(batch, refs, tol, relu_at_zero)
     outputs, errors, problems = _candidate_values(candidate, batch, names)
@@ -150,7 +152,7 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
         result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
         if any(r > 1 for r in result.ratios.values()):
             _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
-                    relu_at_zero)  # fmt: skip
+                    relu_at_zero, names)  # fmt: skip
         results.append(result)
     return results
 
@@ -193,13 +195,14 @@ def _pad_candidate(batch: Batch, outputs: list[Arrays], problems: dict[tuple[int
 
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,
             got: Arrays, invariant_arrays: list[Any], jac: jacobian.Found | None,
-            relu_at_zero: str) -> None:  # fmt: skip
-    """Details, diagnosis and the unpadded arrays of a failing case."""
+            relu_at_zero: str, names: tuple[str, ...]) -> None:  # fmt: skip
+    """Details, diagnosis and the unpadded arrays of a failing case; ``names`` are the
+    case-wise quantities compared (the references may hold more: the tangents)."""
     case = batch.cases[i]
-    names = [q for q in CASE_WISE if q in tol]
-    result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in names}
+    held = [q for q in CASE_WISE if q in tol]
+    result.refs = {name: {q: batch.unpad(ref[q], i, QUANTITIES[q].axes) for q in held}
                    for name, ref in refs.items()}  # fmt: skip
-    result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in names}
+    result.tol = {q: batch.unpad(tol[q], i, QUANTITIES[q].axes) for q in held}
     result.got = got
     if jac is not None:
         result.tol[jacobian.Q] = jac.tol

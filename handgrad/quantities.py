@@ -7,7 +7,8 @@ tolerance, the rounding-error bound and the flush-to-zero floor (formulas in
 :mod:`handgrad.bounds`). Padding and unpadding follow from the axes: a padded batch holds
 each case in the top-left corner of every axis.
 
-Adding a quantity means a line here, its bound in :mod:`handgrad.bounds`, its formula in
+Adding a quantity means a line here, its bound in :mod:`handgrad.bounds` (second order:
+:mod:`handgrad.bounds_second`), its formula in
 ``manual/``, its autograd value in ``references/`` and, if the candidate's API grows, the
 line in :mod:`handgrad.candidate` that collects it (the engine refuses to run while a
 registered quantity is not collected). Diagnosis and finite differences know some
@@ -70,7 +71,7 @@ def _q(name: str, axes: str, after: str, bound: Callable[[b.Magnitudes], NDArray
 def _second(name: str, product: str, key: str, axes: str, after: str) -> Quantity:
     """A second-order quantity: ``product``'s value at ``key``. L̇ and every R{·} and G{·}
     scale with 1/N under "mean", like the loss and gradients they come from."""
-    scaled = key in ("loss",) or key.startswith("dL/")
+    scaled = key == "loss" or key.startswith("dL/")
     return Quantity(name, tuple(axes), scaled, False, b2.BOUNDS[name], b2.FLOORS[name],
                     tuple(after.split()), product=product, key=key)  # fmt: skip
 
