@@ -13,13 +13,5 @@ def _r_grad_s2(dp: Any, _y: Any, reduction: str) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(r_grad_s2=_r_grad_s2)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

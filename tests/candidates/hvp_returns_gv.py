@@ -6,13 +6,5 @@ from tests.candidates._second import second_order_with
 
 jvp, _, ggn_vp = second_order_with()
 hvp = ggn_vp
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

@@ -13,13 +13,5 @@ def _r_dw1(x: Any, r_ds1: Any, _dx: Any, _ds1: Any) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(r_dw1=_r_dw1)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

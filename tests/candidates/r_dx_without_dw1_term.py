@@ -12,13 +12,5 @@ def _r_dx(r_ds1: Any, w1: Any, _ds1: Any, _dw1: Any) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(r_dx=_r_dx)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

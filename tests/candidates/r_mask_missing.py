@@ -11,13 +11,5 @@ def _no_mask(r_do1: Any, _s1: Any) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(r_mask=_no_mask)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

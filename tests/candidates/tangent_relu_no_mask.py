@@ -11,13 +11,5 @@ def _tangent_relu(ds1: Any, _s1: Any) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(tangent_relu=_tangent_relu)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip

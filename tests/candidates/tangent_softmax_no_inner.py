@@ -11,13 +11,5 @@ def _tangent_softmax(p: Any, ds2: Any) -> Any:
 
 
 jvp, hvp, ggn_vp = second_order_with(tangent_softmax=_tangent_softmax)
-__all__ = [
-    "Params",
-    "backward",
-    "cross_entropy",
-    "forward",
-    "ggn_vp",
-    "hvp",
-    "jvp",
-    "softmax_jacobian",
-]
+__all__ = ["Params", "backward", "cross_entropy", "forward", "ggn_vp", "hvp", "jvp",
+           "softmax_jacobian"]  # fmt: skip
