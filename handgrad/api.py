@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from handgrad import oracles
-from handgrad.candidate import load_candidate
-from handgrad.engine import CaseResult, verify_many
+from handgrad.candidate import Candidate, load_candidate
+from handgrad.engine import CaseResult, as_candidate, verify_many
 from handgrad.report import Tally
 from handgrad.scope import Scope
 
@@ -25,25 +25,30 @@ class Outcome:
         return all(r.passed for r in self.results)
 
 
-def verify(candidate: str | ModuleType = "manual", cases: int = 2000, seed: int = 0,
+def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000, seed: int = 0,
            edge: bool = True, scope: Scope | None = None,
-           torch_threads: int = oracles.TORCH_THREADS) -> Outcome:  # fmt: skip
-    """Verify ``candidate`` (a module or its import name) on ``cases`` random cases drawn
+           torch_threads: int = oracles.TORCH_THREADS, path: tuple[str, ...] = ()) -> Outcome:  # fmt: skip
+    """Verify ``candidate`` (a module, a loaded Candidate, or a name as ``--candidate``
+    takes it, imported with ``path`` first on sys.path) on ``cases`` random cases drawn
     from ``seed``, plus the named edge cases unless ``edge`` is false, all within
     ``scope`` (default: the candidate's declared ``HANDGRAD_SCOPE``, else the full
     contract). torch runs on ``torch_threads`` threads meanwhile; the caller's setting is
-    restored afterwards."""
+    restored afterwards. A bad argument is a ValueError before any case runs."""
     import torch
 
-    module = load_candidate(candidate) if isinstance(candidate, str) else candidate
-    scope = scope or Scope.of(module)
+    if isinstance(cases, bool) or cases < 0:
+        raise ValueError(f"cases: expected an integer of at least 0, got {cases!r}")
+    loaded = load_candidate(candidate, path) if isinstance(candidate, str) else as_candidate(
+        candidate)  # fmt: skip
+    scope = scope or Scope.of(loaded)
+    loaded.check_l2(scope.l2)
     specs = scope.random_specs(seed, cases) + (scope.edge_specs(seed) if edge else [])
-    if cases < 0 or not specs:
+    if not specs:
         raise ValueError(f"cases: expected at least 1 case in all, got {cases} (edge={edge})")
     before = torch.get_num_threads()
     oracles.configure(torch_threads)
     try:
-        results = list(verify_many(module, specs, scope.relu_at_zero))
+        results = list(verify_many(loaded, specs, scope.relu_at_zero, scope.l2))
     finally:
         oracles.configure(before)
     tally = Tally()

@@ -1,135 +1,193 @@
-"""The implementation under test: import it, check its API, run it on one case.
+"""The implementation under test: found by name, asked what it provides, run case by case.
 
-The candidate's API is per case (``forward``, ``cross_entropy``, ``backward``,
-``softmax_jacobian``, as in :mod:`manual`), so this is the one stage of the gate that runs
-case by case. The second-order products (``jvp``, ``hvp``, ``ggn_vp``, with manual's
-signatures) are optional: each one a candidate has is verified, and the report names the
-ones it lacks as not verified.
+A candidate is named in one of these ways (``--candidate``):
+
+- ``package.module``: a module with manual's API (:mod:`handgrad.adapters.module`);
+- ``package.module:function``: a plain function (:mod:`handgrad.adapters.function`);
+- ``path/to/file.py`` or ``path/to/file.py:function``: either, imported from a file
+  (its stem need not be a Python identifier: ``9_28_full_code.py`` is fine).
+
+``--path DIR`` (repeatable) puts directories first on ``sys.path`` for the import.
+
+Whatever its form, the engine sees a :class:`Candidate`: its name, the second-order
+products it has, its declared scope (``HANDGRAD_SCOPE``), which of its functions take no ``l2=``, and
+``run``, which gives every quantity it provides for one case, under the registry's names.
+A quantity it does not provide is absent, and the gate verifies exactly what is there.
 """
 
 from __future__ import annotations
 
 import importlib
-import warnings
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
-from handgrad.cases import MOVED, Case, case_direction
-from handgrad.quantities import PRODUCTS, QUANTITIES, SECOND
+from handgrad.cases import Case
+from handgrad.regularisation import L2
 
-API = ("Params", "forward", "backward", "cross_entropy", "softmax_jacobian")
-FORWARD = ("s1", "o1", "s2", "p")
-GRADIENTS = ("s2", "o1", "w2", "b2", "s1", "x", "w1", "b1")
-"""The fields of the candidate's gradients object, reported as dL/d<field>."""
+Arrays = dict[str, NDArray[Any]]
+SCOPE_ATTRIBUTE = "HANDGRAD_SCOPE"
 
 
 class CandidateError(AssertionError):
-    """The candidate broke the contract: it raised, or it wrote into its inputs.
+    """The candidate broke the contract on one case: it raised, or it wrote into its inputs.
 
     ``partial`` holds what it did return before that (e.g. the forward pass of a backward
     that raised), so that those values can still be compared: a NaN in p explains a crash
     in softmax_jacobian better than any guess.
     """
 
-    def __init__(self, message: str, partial: dict[str, NDArray[Any]] | None = None) -> None:
+    def __init__(self, message: str, partial: Arrays | None = None) -> None:
         super().__init__(message)
         self.partial = partial or {}
 
 
-def load_candidate(name: str) -> ModuleType:
-    """Import ``name`` and check that it exposes the API of :mod:`manual`."""
-    module = importlib.import_module(name)
-    missing = [a for a in API if not hasattr(module, a)]
-    if missing:
-        raise TypeError(f"--candidate {name}: missing {', '.join(missing)} (expected {API})")
-    return module
+class LoadError(ValueError):
+    """The candidate cannot be verified at all: it cannot be imported, it lacks the API, or
+    an option asks for what it cannot do. The run stops before any case (exit code 2)."""
 
 
-def products(module: ModuleType) -> tuple[str, ...]:
-    """The second-order products the candidate provides, in the registry's order: a
-    function of that name that the module exports (``__all__``) or defines (in itself or a
-    submodule), so that ``from jax import jvp`` in a first-order candidate is not taken for
-    a product with manual's signature."""
-    exported = getattr(module, "__all__", ())
-    found = []
-    for p in PRODUCTS:
-        f = getattr(module, p, None)
-        where = str(getattr(f, "__module__", ""))
-        own = where == module.__name__ or where.startswith(module.__name__ + ".")
-        if callable(f) and (p in exported or own):
-            found.append(p)
-    return tuple(found)
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate as the engine sees it, whatever API it was written against."""
+
+    name: str
+    """As given to ``--candidate``; the rerun commands repeat it."""
+    run: Callable[[Case, L2], Arrays]
+    """Every quantity it provides for one case, by registry name; raises CandidateError."""
+    products: tuple[str, ...] = ()
+    """The second-order products it has (in the registry's order)."""
+    declared: Mapping[str, Any] = field(default_factory=dict)
+    """Its ``HANDGRAD_SCOPE`` ({} if none)."""
+    without_l2: tuple[str, ...] = ()
+    """Its functions that take no ``l2=`` ("" for the whole candidate, if none does): it can
+    be verified with ``--l2`` only when this is empty."""
+    path: tuple[str, ...] = ()
+    """The ``--path`` directories it was imported with."""
+
+    @property
+    def command(self) -> str:
+        """The options that name it again: ``--candidate NAME`` and each ``--path``."""
+        return " ".join([f"--candidate {self.name}", *(f"--path {p}" for p in self.path)])
+
+    def check_l2(self, l2: L2) -> None:
+        """A LoadError unless the candidate can take the declared regulariser."""
+        if l2 and self.without_l2:
+            which = ", ".join(f for f in self.without_l2 if f) or self.name
+            raise LoadError(f"--l2: {self.name} cannot be verified with L2 regularisation: "
+                            f"{which} take(s) no l2= parameter")  # fmt: skip
+
+    def run_all(self, cases: Sequence[Case], l2: L2) -> list[tuple[Arrays, str]]:
+        """Every case's (values, error): the error is "" unless it broke the contract, and
+        the values are then what it returned before that."""
+        out = []
+        for case in cases:
+            try:
+                values = self.run(case, l2)
+            except CandidateError as exc:
+                out.append((exc.partial, str(exc)))
+                continue
+            if not any(k.startswith("dL/d") for k in values):
+                error = (f"{self.name} returned no gradient ({case.spec}): at least one "
+                         "dL/d· is required, e.g. dL/dw1")  # fmt: skip
+                out.append((values, error))
+                continue
+            out.append((values, ""))
+        return out
 
 
-def _field(name: str) -> str:
-    """The attribute of a product's result that holds quantity ``name``: a Tangents field
-    for "jvp" (s1 … loss), a Gradients field for the others (w1 for dL/dw1)."""
-    key = QUANTITIES[name].key
-    return key.removeprefix("dL/d")
+def _split(name: str) -> tuple[str, str]:
+    """(module or file, attribute): the attribute follows the last colon when it is a
+    Python identifier (so that a Windows drive letter is not taken for one)."""
+    head, sep, tail = name.rpartition(":")
+    if sep and tail.isidentifier() and head:
+        return head, tail
+    return name, ""
 
 
-def run_candidate(module: ModuleType, case: Case) -> dict[str, NDArray[Any]]:
-    """Run the candidate on private copies of the inputs and collect every quantity, and
-    those of the second-order products it has along the case's direction.
+def _where(exc: BaseException) -> str:
+    """The file and line an exception was raised at, for a one-line message: the last
+    frame outside the import machinery and handgrad ("" if there is none)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({exc.filename}, line {exc.lineno})"
+    ours = str(Path(__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(("<frozen", ours))]  # fmt: skip
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
-    The copies keep a candidate that writes into its inputs from corrupting anything else;
-    comparing them with the originals afterwards catches the write.
-    """
-    given = {k: a.copy() for k, a in case.inputs().items()}
-    provided = products(module)
-    direction = case_direction(case) if provided else {}
-    moved = {f"v.{k}" if k != "x" else "dx": a for k, a in direction.items() if a is not None}
-    given |= {k: a.copy() for k, a in moved.items()}
-    reduction = case.spec.reduction
-    step, out = "Params", {}
-    # A candidate's overflow warnings are not the gate's errors: the NaN or inf they leave
-    # behind is what gets compared and diagnosed.
+
+def _module_name(file: Path) -> str:
+    """A module name for a file: its stem if that is an identifier, else made into one."""
+    stem = file.stem
+    return stem if stem.isidentifier() else "_" + re.sub(r"\W", "_", stem)
+
+
+def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:
+    """Import a module by name, or from a ``.py`` file; ``path`` goes first on sys.path."""
+    for directory in reversed(path):
+        if not Path(directory).is_dir():
+            raise LoadError(f"--path {directory}: not a directory")
+        sys.path.insert(0, str(Path(directory).resolve()))
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            params = module.Params(w1=given["w1"], b1=given["b1"], w2=given["w2"],
-                                   b2=given["b2"])  # fmt: skip
-            step = "forward"
-            fwd = module.forward(given["x"], params)
-            out = {k: np.asarray(getattr(fwd, k)) for k in FORWARD}
-            kept = {k: np.array(v, copy=True) for k, v in out.items()}
-            step = "cross_entropy"
-            out["loss"] = np.asarray(module.cross_entropy(fwd.s2, given["y"], reduction=reduction))
-            step = "backward"
-            grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction)
-            out |= {f"dL/d{k}": np.asarray(getattr(grads, k)) for k in GRADIENTS}
-            step = "softmax_jacobian"
-            out["dp/ds2"] = np.asarray(module.softmax_jacobian(fwd.p))
-            if provided:
-                step = "Params"
-                v = module.Params(**{k: given[f"v.{k}"] for k in MOVED[1:]})
-    except Exception as exc:
-        raise CandidateError(f"{module.__name__}.{step} raised {type(exc).__name__}: {exc} "
-                             f"({case.spec})", out) from exc  # fmt: skip
-    # Each product on its own: one that raises does not keep the others from being compared.
-    raised = []
-    for product in provided:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                got = getattr(module, product)(given["x"], given["y"], params, v,
-                                               dx=given.get("dx"), reduction=reduction)  # fmt: skip
-                out |= {q: np.asarray(getattr(got, _field(q))) for q in SECOND[product]}
-        except Exception as exc:  # noqa: BLE001 (a candidate may raise anything)
-            raised.append(f"{module.__name__}.{product} raised {type(exc).__name__}: {exc}")
-    if raised:
-        raise CandidateError(f"{'; '.join(raised)} ({case.spec})", out)
-    original = case.inputs() | moved
-    modified = [k for k, a in given.items() if not np.array_equal(a, original[k])]
-    modified += [f"fwd.{k}" for k, a in kept.items()
-                 if not np.array_equal(a, getattr(fwd, k), equal_nan=True)]  # fmt: skip
-    if modified:
-        raise CandidateError(
-            f"{module.__name__} modified its input(s) {', '.join(modified)} ({case.spec}); "
-            "inputs must be left untouched",
-            out,
-        )
-    return out
+        if not is_file:
+            return importlib.import_module(target)
+        file = Path(target).resolve()
+        if not file.is_file():
+            raise LoadError(f"--candidate {target}: no such file")
+        name = _module_name(file)
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            raise LoadError(f"--candidate {target}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        # As `python file.py` would: its own directory first, for the imports of its siblings.
+        sys.path.insert(0, str(file.parent))
+        sys.modules[name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+        return module
+    except LoadError:
+        raise
+    except ModuleNotFoundError as exc:
+        missing = exc.name or target
+        raise LoadError(f"--candidate {target}: cannot import {missing!r} "
+                        f"(ModuleNotFoundError){_where(exc)}") from None  # fmt: skip
+    except BaseException as exc:  # module-level demo code may raise anything, SystemExit too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise LoadError(f"--candidate {target}: importing it raised {type(exc).__name__}: "
+                        f"{exc}{_where(exc)}") from None  # fmt: skip
+
+
+def load_candidate(name: str, path: Sequence[str] = ()) -> Candidate:
+    """Import ``name`` (see the module docstring) and wrap it for the engine; a module must
+    have manual's API, a ``module:function`` must name a function. Raises LoadError."""
+    from handgrad.adapters import function, module
+
+    if not name or not name.strip():
+        raise LoadError("--candidate: expected a module, module:function or file.py, got ''")
+    target, attribute = _split(name)
+    imported = import_target(target, path)
+    if not attribute:
+        return module.adapt(imported, name, tuple(path))
+    f = getattr(imported, attribute, None)
+    if f is None:
+        raise LoadError(f"--candidate {name}: {target} defines no {attribute!r}")
+    if not callable(f):
+        raise LoadError(f"--candidate {name}: {attribute} is a {type(f).__name__}, not a function")
+    return function.adapt(f, imported, name, tuple(path))
+
+
+def declared_scope(module: ModuleType) -> dict[str, Any]:
+    """The module's ``HANDGRAD_SCOPE`` ({} if none); checked by :class:`handgrad.scope.Scope`."""
+    declared: Any = getattr(module, SCOPE_ATTRIBUTE, {})
+    if not isinstance(declared, dict):
+        raise LoadError(f"{module.__name__}.{SCOPE_ATTRIBUTE}: expected a dict, got {declared!r}")
+    return dict(declared)

@@ -65,8 +65,16 @@ class CaseSpec:
         unknown = set(kv) - set(types)
         if unknown:
             raise ValueError(f"--case: unknown fields {sorted(unknown)}; known: {sorted(types)}")
-        values: dict[str, Any] = {k: types[k](v) for k, v in kv.items()}
-        return cls(**values)
+        values: dict[str, Any] = {}
+        for k, v in kv.items():
+            try:
+                values[k] = types[k](v)
+            except ValueError:
+                raise ValueError(f"--case: {k}: expected an integer, got {v!r}") from None
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--case: {exc}") from None
 
     @property
     def dims(self) -> dict[str, int]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from handgrad import merge, messages, oracles, report
 from handgrad.api import verify
@@ -30,8 +31,8 @@ from handgrad.scope import AXES, RELU_AT_ZERO, Scope
 
 
 def _check(args: argparse.Namespace) -> int:
-    relu = Scope.of(args.module, relu_at_zero=args.relu_at_zero).relu_at_zero
-    result = verify_case(args.module, make_case(args.case), relu)
+    scope = args.scope
+    result = verify_case(args.module, make_case(args.case), scope.relu_at_zero, scope.l2)
     for (q, ref), ratio in result.ratios.items():
         print(f"{q:10} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
     if result.passed:
@@ -48,10 +49,11 @@ def _run(args: argparse.Namespace) -> int:
                      scope=scope)  # fmt: skip
     text = messages.summary(outcome.results)
     print(scope.describe())
+    print(outcome.tally.verdict_line())
     print(text or f"all {len(outcome.results)} cases passed")
     if args.report_dir is not None:
         failures = [{"test": "handgrad run", "message": text}] if text else []
-        s = report.summary(outcome.tally, args.candidate, args.seed, args.cases, not text,
+        s = report.summary(outcome.tally, args.module.name, args.seed, args.cases, not text,
                            time.time() - started, failures, scope,
                            selection="handgrad run" + (" --no-edge" if args.no_edge else ""))  # fmt: skip
         for path in report.write(args.report_dir, s):
@@ -75,21 +77,69 @@ def _merge(args: argparse.Namespace) -> int:
     return 0 if s["passed"] else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: "handgrad run: --cases: expected …", exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer of at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _case(text: str) -> CaseSpec:
+    try:
+        return CaseSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--case: ")) from None
+
+
+def _candidate_options(verb: argparse.ArgumentParser) -> None:
+    """What names the candidate and its declared conventions: both verbs take them."""
+    verb.add_argument("--candidate", default="manual",
+                      help="a module with manual's API, module:function, or file.py[:name]")  # fmt: skip
+    verb.add_argument("--path", action="append", default=[], metavar="DIR",
+                      help="put DIR first on sys.path to import the candidate (repeatable)")  # fmt: skip
+    verb.add_argument("--relu-at-zero", default=None, choices=tuple(RELU_AT_ZERO),
+                      help="ReLU's derivative at exactly 0: 0 (default), 1 or any")  # fmt: skip
+    verb.add_argument("--l2", type=_number, default=None, metavar="R",
+                      help="L2 regularisation strength the candidate adds (needs --l2-form)")  # fmt: skip
+    verb.add_argument("--l2-form", default=None, choices=("full", "half"),
+                      help="full: L + R·Σ‖W‖² (gradient 2R·W); half: L + ½R·Σ‖W‖² (R·W)")  # fmt: skip
+    verb.add_argument("--l2-biases", action="store_true", default=None,
+                      help="the biases are regularised too (never by default)")  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="handgrad", description=__doc__.split("\n\n")[0])
-    verbs = top.add_subparsers(dest="verb", required=True)
+    top = _Parser(prog="handgrad", description=__doc__.split("\n\n")[0])
+    verbs = top.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     check = verbs.add_parser("check", help="verify one case and print every comparison")
-    check.add_argument("--candidate", default="manual", help="module exposing manual's API")
-    check.add_argument("--case", required=True, type=CaseSpec.parse,
+    _candidate_options(check)
+    check.add_argument("--case", required=True, type=_case,
                        help="a case, as printed by a failure: 'N=5,D=4,H=10,C=3,...'")  # fmt: skip
-    relu = {"default": None, "choices": tuple(RELU_AT_ZERO),
-            "help": "ReLU's derivative at exactly 0: 0 (default), 1 or any"}  # fmt: skip
-    check.add_argument("--relu-at-zero", **relu)  # type: ignore[arg-type]
     run = verbs.add_parser("run", help="verify random and edge cases, write the report")
-    run.add_argument("--relu-at-zero", **relu)  # type: ignore[arg-type]
-    run.add_argument("--candidate", default="manual", help="module exposing manual's API")
-    run.add_argument("--cases", type=int, default=2000, help="random cases (default 2000)")
-    run.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    _candidate_options(run)
+    run.add_argument("--cases", type=_at_least(0), default=2000,
+                     help="random cases (default 2000)")  # fmt: skip
+    run.add_argument("--seed", type=_at_least(0), default=0,
+                     help="seed of every draw (default 0)")  # fmt: skip
     run.add_argument("--no-edge", action="store_true", help="leave out the named edge cases")
     run.add_argument("--report-dir", type=Path, default=None, help="write verify.md/.json here")
     for axis, (_, values) in AXES.items():
@@ -103,18 +153,34 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def writable(directory: Path) -> None:
+    """A ValueError unless ``directory`` can be made and written: found before the run, not
+    after it, so that no run's results are lost to a bad --report-dir."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".handgrad-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"--report-dir {directory}: cannot write there ({exc.strerror})") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.verb == "merge":
         return _merge(args)  # no candidate and no framework: only the reports
     try:
-        args.module = load_candidate(args.candidate)
-        if args.verb == "run":
-            options = {axis: getattr(args, axis) for axis in (*AXES, "relu_at_zero")}
-            args.scope = Scope.of(args.module, **options)
-    except (ImportError, TypeError, ValueError) as exc:
-        # A message, not a traceback: the user's module failed to import or lacks the API.
-        print(f"handgrad {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.verb == "run" and args.report_dir is not None:
+            args.report_dir = args.report_dir.resolve()  # where asked, whatever the cwd later
+            writable(args.report_dir)
+        args.module = load_candidate(args.candidate, args.path)
+        options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
+        options |= {"l2": args.l2, "l2_form": args.l2_form, "l2_biases": args.l2_biases}
+        args.scope = Scope.of(args.module, **options)
+    except ValueError as exc:
+        # One line, not a traceback: the user's module failed to import or lacks the API,
+        # or an option is wrong.
+        print(f"handgrad {args.verb}: {exc}", file=sys.stderr)
         return 2
     oracles.configure()
     return _check(args) if args.verb == "check" else _run(args)

@@ -84,12 +84,14 @@ def _softmax_rows(g: NDArray[Any], case: Case, ref: Arrays) -> str:
 def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Arrays) -> str:
     """NaN or inf where the reference is finite. In p, the softmax's rows tell which
     mistake it is; elsewhere, a non-finite p upstream explains it, and a finite p with
-    exact zeros where the true probability is positive explains a −log p of infinity."""
+    exact zeros where the true probability is positive explains a −log p of infinity.
+    Without the candidate's p (CS231n-style code returns none), the reference's scores
+    judge it (:func:`_from_scores`)."""
     if q == "p":
         return _softmax_rows(g, case, ref)
     p = outputs.get("p")
     if p is None or p.shape != ref["p"].shape:
-        return ""
+        return _from_scores(q, g, case, ref)
     if not np.isfinite(p).all():
         return "its p is not finite (see p's failure): this follows from it"
     zeros = (p == 0) & (case.target_matrix() > 0)
@@ -101,6 +103,50 @@ def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Array
                 f"(the true log p there is {float(logp[zeros].max()):.4g} or less): −log of "
                 "an underflowed p; take log p as s2 − logsumexp(s2) rather than the log of "
                 "the softmax")  # fmt: skip
+    return ""
+
+
+def _from_scores(q: str, g: NDArray[Any], case: Case, ref: Arrays) -> str:
+    """A non-finite loss or gradient of a candidate that gives no p, judged from the
+    reference's s2: which rows a softmax without its row maximum (or with the whole
+    matrix's) would break, and where the true p of a positive target is below the smallest
+    normal number, so that −log p is ∞ if p underflows to 0. A cause only when exactly one
+    mistake fits; for a quantity with one row per example, its non-finite rows must be
+    exactly that mistake's rows."""
+    s2 = ref["s2"].astype(np.float64)
+    top = s2.max(axis=1)
+    info = np.finfo(np.dtype(case.spec.dtype))
+    overflow, underflow = np.log(float(info.max)), -np.log(float(info.tiny))
+    unshifted = (top > overflow) | (top < -underflow)
+    global_max = top.max() - top > underflow
+    if q == "loss" and np.isposinf(g).all():
+        logp = s2 - top[:, None] - np.log(np.exp(s2 - top[:, None]).sum(axis=1, keepdims=True))
+        small = (logp < -underflow) & (case.target_matrix() > 0)
+        if small.any():
+            return (f"the loss is +inf, and the true p of {int(small.sum())} element(s) with a "
+                    f"positive target is below the smallest normal {case.spec.dtype} (log p "
+                    f"≤ {float(logp[small].max()):.4g}): −log of a p that underflowed to 0; "
+                    "take log p as s2 − logsumexp(s2) rather than the log of the softmax")  # fmt: skip
+        return ""
+    rows = QUANTITIES[q].axes[:1] == ("N",)
+    bad = ~np.isfinite(g).reshape(len(g), -1).all(axis=1) if rows else None
+    if bad is not None:
+        fits = {
+            "unshifted": np.array_equal(bad, unshifted),
+            "global": np.array_equal(bad, global_max),
+        }
+    else:
+        fits = {"unshifted": bool(unshifted.any()), "global": bool(global_max.any())}
+    if fits["unshifted"] and not fits["global"]:
+        return (f"NaN or inf where the reference is finite, in a case whose scores exceed "
+                f"{overflow:.0f} (or lie below −{underflow:.0f}) in {int(unshifted.sum())} "
+                f"row(s), where exp overflows in {case.spec.dtype}: subtract each row's "
+                "maximum in the softmax")  # fmt: skip
+    if fits["global"] and not fits["unshifted"]:
+        return (f"NaN or inf where the reference is finite, in a case where "
+                f"{int(global_max.sum())} row(s) have their largest score more than "
+                f"{underflow:.0f} below the largest of the batch: the maximum was subtracted "
+                "over the whole matrix, not per row, and exp underflowed to 0 in every class")  # fmt: skip
     return ""
 
 

@@ -5,7 +5,8 @@ Per batch of one bucket and dtype:
   1. torch and JAX give every quantity of every case (:mod:`handgrad.oracles`);
   2. the tolerances come from one reference's values (:mod:`handgrad.tolerance`);
   3. the candidate runs case by case (its API is per case), and its arrays are padded
-     into the batch; a wrong shape or dtype is a failure of that quantity;
+     into the batch; a wrong shape or dtype is a failure of that quantity, and a quantity
+     it does not provide is not verified (an invariant only where it gives both sides);
   4. every quantity's worst ratio per case, against both references and the invariants,
      comes from one vectorised pass each (:mod:`handgrad.compare`);
   5. a case with a ratio above 1 is unpacked: its slices are compared again for the
@@ -24,8 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handgrad import convention, jacobian, oracles
+from handgrad.adapters import module as module_adapter
 from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
-from handgrad.candidate import CandidateError, products, run_candidate
+from handgrad.candidate import Candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
     INVARIANT,
@@ -37,11 +39,14 @@ from handgrad.compare import (
 )
 from handgrad.diagnosis import diagnose
 from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, ROW_WISE, case_wise
-from handgrad.tolerance import tolerances
+from handgrad.regularisation import L2, NO_L2
+from handgrad.tolerance import add_l2, tolerances
 
 Arrays = dict[str, NDArray[Any]]
 MISSING = "missing"
 """The contract problem of a quantity the candidate never returned because it raised."""
+ABSENT = "not returned in this case, though it was in others of the run"
+"""The contract problem of a quantity a candidate gives in some cases and not in others."""
 
 
 @dataclass
@@ -66,22 +71,37 @@ class CaseResult:
     kink_skipped: bool = False
     """Whether this case's second-order products went unverified because s1 has exact zeros
     and the declared ReLU convention is not "0" (the references' second order is theirs)."""
+    command: str = ""
+    """The options that rerun this case with the same verdict: the candidate, its --path,
+    and the declared conventions (ReLU at 0, L2)."""
 
     @property
     def passed(self) -> bool:
         return not self.failures and not self.error
 
 
-def verify_many(candidate: ModuleType, specs: Sequence[CaseSpec],
-                relu_at_zero: str = "0") -> Iterator[CaseResult]:  # fmt: skip
-    """Verify ``specs`` in padded batches; yields results in batch order, not spec order."""
+def as_candidate(candidate: Candidate | ModuleType) -> Candidate:
+    """A Candidate as it is, or an imported module with manual's API wrapped as one."""
+    if isinstance(candidate, Candidate):
+        return candidate
+    return module_adapter.adapt(candidate, candidate.__name__)
+
+
+def verify_many(candidate: Candidate | ModuleType, specs: Sequence[CaseSpec],
+                relu_at_zero: str = "0", l2: L2 = NO_L2) -> Iterator[CaseResult]:  # fmt: skip
+    """Verify ``specs`` in padded batches; yields results in batch order, not spec order.
+    ``relu_at_zero`` and ``l2`` are the candidate's declared conventions."""
+    candidate = as_candidate(candidate)
+    candidate.check_l2(l2)
     for _, batch in batches(specs):
-        yield from verify_batch(candidate, batch, relu_at_zero)
+        yield from verify_batch(candidate, batch, relu_at_zero, l2)
 
 
-def verify_cases(candidate: ModuleType, cases: Sequence[Case],
-                 relu_at_zero: str = "0") -> list[CaseResult]:  # fmt: skip
+def verify_cases(candidate: Candidate | ModuleType, cases: Sequence[Case],
+                 relu_at_zero: str = "0", l2: L2 = NO_L2) -> list[CaseResult]:  # fmt: skip
     """Verify already-drawn cases, batched by dtype and bucket, in the order given."""
+    candidate = as_candidate(candidate)
+    candidate.check_l2(l2)
     by_key: dict[Any, list[int]] = {}
     for i, case in enumerate(cases):
         by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
@@ -91,35 +111,48 @@ def verify_cases(candidate: ModuleType, cases: Sequence[Case],
         for start in range(0, len(idx), size):
             chunk = idx[start : start + size]
             batch = batch_of([cases[i] for i in chunk], dims)
-            found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero), strict=True))
+            found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero, l2),
+                              strict=True))  # fmt: skip
     return [found[i] for i in range(len(cases))]
 
 
-def verify_case(candidate: ModuleType, case: Case, relu_at_zero: str = "0") -> CaseResult:
+def verify_case(candidate: Candidate | ModuleType, case: Case, relu_at_zero: str = "0",
+                l2: L2 = NO_L2) -> CaseResult:  # fmt: skip
     """One case (the single-case command, Hypothesis, the catalog)."""
-    return verify_cases(candidate, [case], relu_at_zero)[0]
+    return verify_cases(candidate, [case], relu_at_zero, l2)[0]
 
 
-def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -> list[CaseResult]:
+def rerun_options(candidate: Candidate, relu_at_zero: str, l2: L2) -> str:
+    """The options of a rerun command that keep the verdict: the candidate and its conventions."""
+    relu = f"--relu-at-zero {relu_at_zero}" if relu_at_zero != "0" else ""
+    return " ".join(o for o in (candidate.command, relu, l2.as_options()) if o)
+
+
+def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: str = "0",
+                 l2: L2 = NO_L2) -> list[CaseResult]:  # fmt: skip
     """Every case of ``batch`` against both references; see the module docstring.
-    ``relu_at_zero`` is the candidate's declared ReLU convention (:mod:`handgrad.convention`)."""
-    provided = products(candidate)
-    names = case_wise(provided)
+    ``relu_at_zero`` is the candidate's declared ReLU convention (:mod:`handgrad.convention`),
+    ``l2`` its regulariser (:mod:`handgrad.regularisation`)."""
+    candidate = as_candidate(candidate)
+    provided = candidate.products
+    outputs, errors, problems, names = _candidate_values(candidate, batch, l2)
     # The R{·} and G{·} bounds read the tangents, so the references always give them.
     computed = tuple(p for p in PRODUCTS if p in provided or (provided and p == "jvp"))
-    refs = {name: run(batch, computed) for name, run in oracles.BATCHED.items()}
+    refs = {name: run(batch, computed, l2) for name, run in oracles.BATCHED.items()}
     tol, m = tolerances(batch, next(iter(refs.values())))
+    add_l2(tol, m, next(iter(refs.values())), l2)
     convention.apply(batch, refs, tol, relu_at_zero)
-    outputs, errors, problems = _candidate_values(candidate, batch, names)
     got = _pad_candidate(batch, outputs, problems, names)
     B = len(batch)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
-    for q in names:
+    for q in got:
         for name, ref in refs.items():
             ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
     kink_skipped = convention.second_order_unverified(batch, refs, relu_at_zero, provided)
     invariant_arrays = []
     for inv in INVARIANTS:
+        if not set(inv.uses) <= set(names):
+            continue  # it applies only where the candidate provides both of its sides
         value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol, relu_at_zero)
         bound[~batch.mask_of(inv.axes)] = np.inf
         worst = worst_ratios(value, None, bound)
@@ -129,22 +162,25 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
         ratios[key] = np.maximum(ratios[key], worst) if key in ratios else worst
         invariant_arrays.append((inv, value, bound, worst))
     for i, q in problems:
-        if q in names:
+        if q in got:  # the Jacobian's own problems are the Jacobian stage's
             for name in refs:
                 ratios[(q, name)][i] = math.inf
-    broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
-    broken_p = np.array([(i, "p") in problems for i in range(B)])
-    s2 = {name: ref["s2"] for name, ref in refs.items()}
-    jac_ratios, jac_found = jacobian.stage(
-        batch, s2, m.ref["p"], m.resolve("p"), outputs, broken, broken_p
-    )
-    ratios |= jac_ratios
+    jac_found: dict[int, jacobian.Found] = {}
+    if jacobian.Q in names:
+        broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
+        broken_p = np.array([(i, "p") in problems or "p" not in names for i in range(B)])
+        s2 = {name: ref["s2"] for name, ref in refs.items()}
+        jac_ratios, jac_found = jacobian.stage(
+            batch, s2, m.ref["p"], m.resolve("p"), outputs, broken, broken_p
+        )
+        ratios |= jac_ratios
+    command = rerun_options(candidate, relu_at_zero, l2)
 
     results = []
     for i, case in enumerate(batch.cases):
-        result = CaseResult(case.spec, candidate.__name__, error=errors[i],
+        result = CaseResult(case.spec, candidate.name, error=errors[i],
                             unverified=tuple(p for p in PRODUCTS if p not in provided),
-                            kink_skipped=bool(kink_skipped[i]))  # fmt: skip
+                            kink_skipped=bool(kink_skipped[i]), command=command)  # fmt: skip
         out = outputs[i]
         missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
         if result.kink_skipped:
@@ -152,45 +188,42 @@ def verify_batch(candidate: ModuleType, batch: Batch, relu_at_zero: str = "0") -
         result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
         if any(r > 1 for r in result.ratios.values()):
             _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
-                    relu_at_zero, names)  # fmt: skip
+                    relu_at_zero, tuple(q for q in names if q in CASE_WISE))  # fmt: skip
         results.append(result)
     return results
 
 
-def _candidate_values(candidate: ModuleType, batch: Batch, names: tuple[str, ...]) -> tuple[
-        list[Arrays], list[str], dict[tuple[int, str], str]]:  # fmt: skip
-    """Run the candidate on every case: (outputs, errors, contract problems by (case, q)),
-    for the case-wise ``names`` and the row-wise quantities.
+def _candidate_values(candidate: Candidate, batch: Batch, l2: L2) -> tuple[
+        list[Arrays], list[str], dict[tuple[int, str], str], tuple[str, ...]]:  # fmt: skip
+    """Run the candidate on every case: (outputs, errors, contract problems by (case, q),
+    the quantities it provides), the last in the registry's order.
 
-    A quantity the candidate never returned (it raised first) is a problem called
-    ``MISSING``: it is neither compared nor counted."""
-    outputs: list[Arrays] = []
-    errors: list[str] = []
+    What it provides is what it returns in any case of the batch: a quantity it gives in
+    some cases and not in others is a problem (``ABSENT``) where it is not given, and one
+    it never returned because it raised first is ``MISSING``: neither compared nor counted.
+    """
+    returned = candidate.run_all(batch.cases, l2)
+    given = {q for got, _ in returned for q in got}
+    names = tuple(q for q in case_wise(candidate.products) + ROW_WISE if q in given)
+    outputs, errors = [got for got, _ in returned], [error for _, error in returned]
     problems: dict[tuple[int, str], str] = {}
-    for i, case in enumerate(batch.cases):
-        error = ""
-        try:
-            got = run_candidate(candidate, case)
-        except CandidateError as exc:
-            got, error = exc.partial, str(exc)
-        shapes = case.spec.shapes()
-        for q in names + ROW_WISE:
-            if q not in got and not error:
-                raise KeyError(f"run_candidate returned no {q!r}: a registered quantity must "
-                               "be collected from the candidate in handgrad/candidate.py")  # fmt: skip
-            problem = contract_problem(got[q], shapes[q], batch.dtype) if q in got else MISSING
+    for i, (got, error) in enumerate(returned):
+        shapes = batch.cases[i].spec.shapes()
+        for q in names:
+            if q in got:
+                problem = contract_problem(got[q], shapes[q], batch.dtype)
+            else:
+                problem = MISSING if error else ABSENT
             if problem:
                 problems[(i, q)] = problem
-        outputs.append(got)
-        errors.append(error)
-    return outputs, errors, problems
+    return outputs, errors, problems, names
 
 
 def _pad_candidate(batch: Batch, outputs: list[Arrays], problems: dict[tuple[int, str], str],
                    names: tuple[str, ...]) -> Arrays:  # fmt: skip
     """The candidate's case-wise values, padded; broken or missing ones left as zeros."""
     return {q: batch.pad([None if (i, q) in problems else got[q] for i, got in enumerate(outputs)],
-                         QUANTITIES[q].axes) for q in names}  # fmt: skip
+                         QUANTITIES[q].axes) for q in names if q in CASE_WISE}  # fmt: skip
 
 
 def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], tol: Arrays,

@@ -24,7 +24,7 @@ SAME = ("candidate", "seed", "random_cases", "scope", "selection", "environment"
 """What every shard of one run shares: what was verified, which of the gate's tests ran,
 and the versions (handgrad, Python, NumPy, torch, JAX) it ran with."""
 KEYS = (*SAME, "shards", "cases", "fingerprint", "pattern", "rows", "failures", "passed",
-        "seconds", "candidate_errors", "second_order")  # fmt: skip
+        "seconds", "candidate_errors", "second_order", "quantities", "failing")  # fmt: skip
 """What a report must hold to be merged."""
 
 
@@ -83,7 +83,7 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     for s in summaries:
         tally.merge({"errors": s["candidate_errors"], "rows": s["rows"],
                      "pattern": s["pattern"], "fingerprint": s["fingerprint"],
-                     "second_order": s["second_order"]})  # fmt: skip
+                     "second_order": s["second_order"], "failing": s["failing"]})  # fmt: skip
     failures = [f | {"test": f"{f['test']} [shard {', '.join(s['shards'])}]"}
                 for s in summaries for f in s["failures"]]  # fmt: skip
     scope = first["scope"]
@@ -91,6 +91,7 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         tally, first["candidate"], first["seed"], first["random_cases"],
         all(s["passed"] for s in summaries), sum(s["seconds"] for s in summaries), failures,
         Scope.parse(**{axis: ",".join(scope[axis]) for axis in AXES},
-                    relu_at_zero=scope["relu_at_zero"]),
+                    relu_at_zero=scope["relu_at_zero"], l2=scope["l2"]["strength"],
+                    l2_form=scope["l2"]["form"] or None, l2_biases=scope["l2"]["biases"]),
         [str(shard) for shard in shards], first["selection"], first["environment"],
     )  # fmt: skip

@@ -53,8 +53,10 @@ def rank(results: Iterable[CaseResult]) -> list[tuple[CaseResult, Comparison | N
     return out
 
 
-def reproduce_command(candidate: str, spec: CaseSpec) -> str:
-    return f"python -m handgrad check --candidate {candidate} --case '{spec}'"
+def reproduce_command(result: CaseResult) -> str:
+    """The command that reruns the case of ``result`` with every option that keeps its verdict."""
+    options = result.command or f"--candidate {result.candidate}"
+    return f"python -m handgrad check {options} --case '{result.spec}'"
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,7 +115,7 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
              f"reduction={s.reduction}, kind={s.kind}, seed={s.seed}")  # fmt: skip
     if c is None:
         return "\n".join([f"contract broken: {result.error}", f"  case: {where}",
-                          f"  reproduce: {reproduce_command(result.candidate, s)}"])  # fmt: skip
+                          f"  reproduce: {reproduce_command(result)}"])  # fmt: skip
     lines = [f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {where}"]
     if QUANTITIES[c.quantity].product:
         moved = "x, w1, b1, w2 and b2" if moves_x(s) else "w1, b1, w2 and b2 (x held fixed)"
@@ -149,7 +151,7 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
     if after:
         lines.append(f"  also failing in this case, downstream of {c.quantity} in the "
                      f"derivation: {', '.join(after)}")  # fmt: skip
-    lines.append(f"  reproduce: {reproduce_command(result.candidate, s)}")
+    lines.append(f"  reproduce: {reproduce_command(result)}")
     return "\n".join(lines)
 
 

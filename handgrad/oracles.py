@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from handgrad.batch import NEG, Batch, batch_size
 from handgrad.cases import MOVED, Case, case_direction
 from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, SECOND, case_wise, check_keys
+from handgrad.regularisation import L2, NO_L2
 
 Arrays = dict[str, NDArray[Any]]
 ORDER = ("x", "y", "w1", "b1", "w2", "b2")
@@ -45,21 +46,55 @@ def configure(torch_threads: int = TORCH_THREADS) -> None:
     torch.set_num_threads(torch_threads)
 
 
-def values(module: Any, products: Products, x: Any, y: Any, w1: Any, b1: Any, w2: Any,
-           b2: Any, *direction: Any) -> dict[str, Any]:  # fmt: skip
+def values(module: Any, products: Products, l2_biases: bool | None, x: Any, y: Any, w1: Any,
+           b1: Any, w2: Any, b2: Any, *rest: Any) -> dict[str, Any]:  # fmt: skip
     """One case's values from reference ``module`` (``references.jax_ref`` or ``torch_ref``):
-    ``reference``'s, then each of ``products`` along ``direction`` (ẋ … ḃ2) under the
-    registry's names. Sum-reduced: the engine divides by N (``_finish``)."""
+    ``reference``'s, then each of ``products`` along the direction (ẋ … ḃ2) under the
+    registry's names. Sum-reduced: the engine divides by N (``_finish``).
+
+    ``l2_biases`` None: no regulariser, and ``rest`` is the direction. Otherwise ``rest``
+    starts with the penalty's coefficient and b2 with zeros in its padding (b2 itself holds
+    a huge negative score there, whose square would swamp the penalty): the penalty's
+    terms, by the reference's own autodiff (``penalty_terms``), are added to the loss, the
+    gradients and the products; they do not depend on x or the intermediates.
+    """
+    direction = rest if l2_biases is None else rest[2:]
     out = dict(module.reference(x, y, w1, b1, w2, b2, reduction="sum"))
     for product in products:
         got = getattr(module, product)((x, w1, b1, w2, b2), direction, y, "sum")
         out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
+    if l2_biases is not None:
+        l2, zero_padded_b2 = rest[:2]
+        moved = direction[1:] if direction else (w1, b1, w2, zero_padded_b2)
+        pen = module.penalty_terms((w1, b1, w2, zero_padded_b2), moved, l2, l2_biases)
+        for name in ("loss", *PENALISED):
+            out[name] = out[name] + pen[name]
+        if "jvp" in products:
+            out["L̇"] = out["L̇"] + pen["L̇"]
+        for product, prefix in (("hvp", "R"), ("ggn_vp", "G")):
+            if product in products:
+                for name in PENALISED:
+                    out[f"{prefix}{{{name}}}"] = out[f"{prefix}{{{name}}}"] + pen[f"H·{name}"]
     return out
 
 
-def _arguments(batch: Batch, products: Products) -> list[NDArray[Any]]:
+PENALISED = ("dL/dw1", "dL/db1", "dL/dw2", "dL/db2")
+"""The gradients the L2 penalty adds to (the biases' terms are zero unless penalised)."""
+
+
+def _arguments(batch: Batch, products: Products, l2: L2) -> list[NDArray[Any]]:
     inputs = batch.inputs(NEG)
-    return [inputs[k] for k in ORDER] + ([batch.direction[k] for k in MOVED] if products else [])
+    out = [inputs[k] for k in ORDER]
+    if l2:
+        # The program is sum-reduced and divided by N afterwards for "mean": the penalty,
+        # which is not divided, is multiplied by N first.
+        n = np.where(batch.mean, batch.size("N"), 1).astype(batch.dtype)
+        out += [n * batch.dtype.type(l2.coefficient), batch.inputs(0.0)["b2"]]
+    return out + ([batch.direction[k] for k in MOVED] if products else [])
+
+
+def _biases(l2: L2) -> bool | None:
+    return l2.biases if l2 else None
 
 
 def _finish(batch: Batch, out: dict[str, Any], products: Products) -> Arrays:
@@ -76,15 +111,15 @@ def _finish(batch: Batch, out: dict[str, Any], products: Products) -> Arrays:
 
 
 @functools.cache
-def _jax_program(products: Products) -> Any:
+def _jax_program(products: Products, l2_biases: bool | None) -> Any:
     import jax
 
     from references import jax_ref
 
-    return jax.jit(jax.vmap(functools.partial(values, jax_ref, products)))
+    return jax.jit(jax.vmap(functools.partial(values, jax_ref, products, l2_biases)))
 
 
-def jax_batch(batch: Batch, products: Products = ()) -> Arrays:
+def jax_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:
     """JAX's values for every case of ``batch``, padded, with the second-order
     ``products`` along each case's direction; one program for all of them.
 
@@ -92,28 +127,29 @@ def jax_batch(batch: Batch, products: Products = ()) -> Arrays:
     first, so that one compiled program serves them all: a fill costs microseconds, a
     fresh compilation about 0.3 s.
     """
-    arguments = _arguments(batch, products)
+    arguments = _arguments(batch, products, l2)
     size = max(batch_size(batch.dims), len(batch))
     if size > len(batch):
         arguments = [np.concatenate([v, np.repeat(v[:1], size - len(batch), axis=0)])
                      for v in arguments]  # fmt: skip
-    return _finish(batch, _jax_program(products)(*arguments), products)
+    return _finish(batch, _jax_program(products, _biases(l2))(*arguments), products)
 
 
 @functools.cache
-def _torch_program(products: Products) -> Any:
+def _torch_program(products: Products, l2_biases: bool | None) -> Any:
     import torch
 
     from references import torch_ref
 
-    return torch.func.vmap(functools.partial(values, torch_ref, products))
+    return torch.func.vmap(functools.partial(values, torch_ref, products, l2_biases))
 
 
-def torch_batch(batch: Batch, products: Products = ()) -> Arrays:
+def torch_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:
     """torch's values for every case of ``batch``, padded (see ``jax_batch``)."""
     import torch
 
-    out = _torch_program(products)(*map(torch.from_numpy, _arguments(batch, products)))
+    arguments = map(torch.from_numpy, _arguments(batch, products, l2))
+    out = _torch_program(products, _biases(l2))(*arguments)
     return _finish(batch, {k: v.detach() for k, v in out.items()}, products)
 
 
@@ -161,8 +197,9 @@ JACOBIAN = {"torch": torch_jacobian, "jax": jax_jacobian}
 """The row-wise oracles (``softmax_jacobian``), in the order of ``BATCHED``."""
 
 
-def torch_plain(case: Case) -> Arrays:
-    """torch's reference called directly on the case: unpadded, labels as labels."""
+def torch_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
+    """torch's reference called directly on the case: unpadded, labels as labels, with the
+    regularised loss itself."""
     import torch
 
     from references import torch_ref
@@ -170,31 +207,35 @@ def torch_plain(case: Case) -> Arrays:
     y = case.y.astype(np.int64) if case.labels else case.y
     tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in case.inputs().items()}
     tensors["y"] = torch.from_numpy(y)
-    out = torch_ref.reference(**tensors, reduction=case.spec.reduction)
+    reg = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
+    out = torch_ref.reference(**tensors, reduction=case.spec.reduction, **reg)
     check_keys("torch reference", out)
     out["dp/ds2"] = torch_ref.softmax_jacobian(out["s2"].detach())
     primals = tuple(tensors[k] for k in MOVED)
     direction = tuple(torch.from_numpy(v) for v in _direction(case))
     for product in PRODUCTS:
-        got = getattr(torch_ref, product)(primals, direction, tensors["y"], case.spec.reduction)
+        got = getattr(torch_ref, product)(primals, direction, tensors["y"], case.spec.reduction,
+                                          **reg)  # fmt: skip
         out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
     return {k: v.detach().numpy() for k, v in out.items()}
 
 
-def jax_plain(case: Case) -> Arrays:
+def jax_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
     """JAX's reference called directly on the case (compiles for this shape)."""
     import jax
 
     from references import jax_ref
 
-    program = jax.jit(jax_ref.reference, static_argnames="reduction")
-    out = dict(program(**case.inputs(), reduction=case.spec.reduction))
+    reg = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
+    static = ("reduction", "l2_biases")
+    program = jax.jit(jax_ref.reference, static_argnames=static)
+    out = dict(program(**case.inputs(), reduction=case.spec.reduction, **reg))
     check_keys("jax reference", out)
     out["dp/ds2"] = jax.jit(jax_ref.softmax_jacobian)(out["s2"])
     primals = tuple(getattr(case, k) for k in MOVED)
     for product in PRODUCTS:
-        function = jax.jit(getattr(jax_ref, product), static_argnames="reduction")
-        got = function(primals, _direction(case), case.y, reduction=case.spec.reduction)
+        function = jax.jit(getattr(jax_ref, product), static_argnames=static)
+        got = function(primals, _direction(case), case.y, reduction=case.spec.reduction, **reg)
         out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
     return {k: np.asarray(v) for k, v in out.items()}
 
@@ -208,10 +249,10 @@ def _direction(case: Case) -> tuple[NDArray[Any], ...]:
 PLAIN = {"torch": torch_plain, "jax": jax_plain}
 
 
-def batched_values(batch: Batch, name: str) -> list[Arrays]:
+def batched_values(batch: Batch, name: str, l2: L2 = NO_L2) -> list[Arrays]:
     """Reference ``name``'s values through the batched path (padded case-wise program and
     stacked Jacobian rows), unpacked per case: what the engine compares against."""
-    padded = BATCHED[name](batch, PRODUCTS)
+    padded = BATCHED[name](batch, PRODUCTS, l2)
     jac = JACOBIAN[name](batch.rows(padded["s2"]))
     out = []
     for i in range(len(batch)):

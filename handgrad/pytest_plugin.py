@@ -16,15 +16,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from handgrad import oracles, report
-from handgrad.candidate import load_candidate
+from handgrad.candidate import SCOPE_ATTRIBUTE as ATTRIBUTE
+from handgrad.candidate import Candidate, load_candidate
 from handgrad.engine import CaseResult
-from handgrad.scope import ATTRIBUTE, AXES, RELU_AT_ZERO, Scope
+from handgrad.scope import AXES, L2_KEYS, RELU_AT_ZERO, Scope
 from handgrad.shard import Shard
 
 PROPERTY = "handgrad"
@@ -35,8 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--candidate",
         default="manual",
-        help="importable module exposing manual's API (default: manual)",
+        help="a module with manual's API, module:function, or file.py[:name] (default: manual)",
     )
+    group.addoption("--path", action="append", default=[], metavar="DIR",
+                    help="put DIR first on sys.path to import the candidate (repeatable)")  # fmt: skip
     group.addoption(
         "--seed",
         type=int,
@@ -64,6 +66,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--relu-at-zero", default=None, choices=tuple(RELU_AT_ZERO),
                     help="ReLU's derivative at exactly 0: 0 (as torch and JAX; default), 1 "
                     "(the right derivative) or any (any value in [0, 1])")  # fmt: skip
+    group.addoption("--l2", type=float, default=None, metavar="R",
+                    help="L2 regularisation strength the candidate adds (needs --l2-form)")  # fmt: skip
+    group.addoption("--l2-form", default=None, choices=("full", "half"),
+                    help="full: L + R·Σ‖W‖² (gradient 2R·W); half: L + ½R·Σ‖W‖² (R·W)")  # fmt: skip
+    group.addoption("--l2-biases", action="store_true", default=None,
+                    help="the biases are regularised too (never by default)")  # fmt: skip
+
+
+SCOPE_OPTIONS = (*AXES, "relu_at_zero", *L2_KEYS)
 
 
 @dataclass(frozen=True)
@@ -71,24 +82,28 @@ class Options:
     candidate: str
     seed: int
     cases: int
-    scope: dict[str, str | None]
+    scope: dict[str, Any]
     """The scope options as given (None: not given)."""
     shard: Shard
+    path: tuple[str, ...] = ()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(VerifyReport(config, _shard(config)), "handgrad-report")
 
 
-@pytest.fixture(scope="session")
-def handgrad_options(pytestconfig: pytest.Config) -> Options:
-    cases = int(pytestconfig.getoption("cases"))
+def _options(config: pytest.Config) -> Options:
+    cases = int(config.getoption("cases"))
     if cases < 1:
         raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
-    scope = {axis: pytestconfig.getoption(axis) for axis in (*AXES, "relu_at_zero")}
-    return Options(str(pytestconfig.getoption("candidate")),
-                   int(pytestconfig.getoption("seed")), cases, scope,
-                   _shard(pytestconfig))  # fmt: skip
+    scope = {axis: config.getoption(axis) for axis in SCOPE_OPTIONS}
+    return Options(str(config.getoption("candidate")), int(config.getoption("seed")), cases,
+                   scope, _shard(config), tuple(config.getoption("path")))  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def handgrad_options(pytestconfig: pytest.Config) -> Options:
+    return _options(pytestconfig)
 
 
 def _shard(config: pytest.Config) -> Shard:
@@ -99,22 +114,22 @@ def _shard(config: pytest.Config) -> Shard:
 
 
 @pytest.fixture(scope="session")
-def candidate(handgrad_options: Options) -> ModuleType:
-    """The module under test; the references' frameworks are configured here."""
+def candidate(handgrad_options: Options) -> Candidate:
+    """The candidate under test; the references' frameworks are configured here."""
     try:
-        module = load_candidate(handgrad_options.candidate)
-    except (ImportError, TypeError) as exc:
-        raise pytest.UsageError(f"--candidate {handgrad_options.candidate}: {exc}") from exc
+        loaded = load_candidate(handgrad_options.candidate, handgrad_options.path)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     oracles.configure()
-    return module
+    return loaded
 
 
 @pytest.fixture(scope="session")
-def handgrad_scope(candidate: ModuleType, handgrad_options: Options) -> Scope:
+def handgrad_scope(candidate: Candidate, handgrad_options: Options) -> Scope:
     """What to verify: the candidate's declared scope, overridden by the options."""
     try:
         return Scope.of(candidate, **handgrad_options.scope)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
 
@@ -134,10 +149,9 @@ class VerifyReport:
     def _scope(self) -> Scope | None:
         """The run's scope, for the report (None if the candidate cannot be loaded)."""
         try:
-            module = load_candidate(str(self.config.getoption("candidate")))
-            options = {axis: self.config.getoption(axis) for axis in (*AXES, "relu_at_zero")}
-            return Scope.of(module, **options)
-        except (ImportError, TypeError, ValueError):
+            options = _options(self.config)
+            return Scope.of(load_candidate(options.candidate, options.path), **options.scope)
+        except (ValueError, pytest.UsageError):
             return None
 
     def _selection(self) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from handgrad.cases import CaseSpec
 from handgrad.engine import CaseResult
-from handgrad.quantities import ORDER, PRODUCTS
+from handgrad.quantities import FIRST, NAMES, ORDER, PRODUCTS, ROW_WISE
 from handgrad.scope import AXES, Scope
 
 
@@ -93,6 +93,9 @@ class Tally:
         """The second-order products the candidate does not provide."""
         self.kink_skipped = 0
         """Cases whose second order went unverified under a ReLU convention other than 0."""
+        self.failing: dict[tuple[str, str], dict[str, Any]] = {}
+        """Every failing (case, quantity), with its worst comparison and cause, as data; the
+        quantity is "" for a case where the candidate raised or wrote into its inputs."""
 
     @property
     def cases(self) -> int:
@@ -109,12 +112,36 @@ class Tally:
             counts[0] += 1
             counts[1] += int(not result.passed)
         spec = str(result.spec)
+        if result.error:
+            self._failing({"case": spec, "quantity": "", "references": [], "ratio": "inf",
+                           "error": result.error, "cause": None})  # fmt: skip
+        for c in result.failures:
+            entry = {"case": spec, "quantity": c.quantity, "references": [c.reference],
+                     "ratio": _finite(c.ratio), "mismatches": c.mismatches, "size": c.size,
+                     "index": list(c.index), "got": _finite(c.got), "want": _finite(c.want),
+                     "tolerance": _finite(c.tol), "problem": c.problem or None,
+                     "cause": c.cause or None}  # fmt: skip
+            self._failing(entry)
         for (q, ref), ratio in result.ratios.items():
             key = (q, ref, result.spec.dtype)
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = Row(*key)
             row.update(1, int(ratio > 1), ratio, spec)
+
+    def _failing(self, entry: dict[str, Any]) -> None:
+        """Add one failing (case, quantity), keeping the worst comparison and every
+        reference that failed."""
+        key = (entry["case"], entry["quantity"])
+        old = self.failing.get(key)
+        if old is None:
+            self.failing[key] = entry
+            return
+        references = sorted(set(old["references"]) | set(entry["references"]))
+        if _ratio(entry) > _ratio(old):
+            self.failing[key] = entry
+        self.failing[key]["references"] = references
+        self.failing[key]["cause"] = old["cause"] or entry["cause"]
 
     def add_all(self, results: Iterable[CaseResult]) -> None:
         for r in results:
@@ -130,6 +157,8 @@ class Tally:
                 counts = self.pattern[axis].setdefault(value, [0, 0])
                 counts[0] += cases
                 counts[1] += failed
+        for entry in data["failing"]:
+            self._failing(dict(entry))
         for r in data["rows"]:
             key = (r["quantity"], r["reference"], r["dtype"])
             row = self.rows.setdefault(key, Row(*key))
@@ -146,9 +175,34 @@ class Tally:
         return {"verified": verified, "not_verified": [p for p in PRODUCTS if p in self.unverified],
                 "kink_skipped": self.kink_skipped}  # fmt: skip
 
+    def quantities(self) -> dict[str, list[str]]:
+        """The quantities verified (compared in at least one case) and those not verified
+        (the candidate does not provide them, or never returned them), in registry order."""
+        seen = {q for q, _, _ in self.rows}
+        return {"verified": [q for q in NAMES if q in seen],
+                "not_verified": [q for q in NAMES if q not in seen]}  # fmt: skip
+
+    def verdict_line(self) -> str:
+        """ "N of M quantities verified", and which first-order ones were not."""
+        q = self.quantities()
+        line = f"{len(q['verified'])} of {len(NAMES)} quantities verified"
+        first = [n for n in q["not_verified"] if n in FIRST + ROW_WISE]
+        if first:
+            line += f"; not verified (not provided): {', '.join(first)}"
+        second = len(q["not_verified"]) - len(first)
+        if second:
+            line += f"{'; ' if not first else ', and '}{second} second-order quantities"
+        return line
+
+    def failing_list(self) -> list[dict[str, Any]]:
+        """``failing`` in a fixed order: by case, then upstream-most quantity."""
+        return [self.failing[k] for k in sorted(self.failing, key=lambda k: (
+            k[0], ORDER.get(k[1], -1)))]  # fmt: skip
+
     def as_data(self) -> dict[str, Any]:
         return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern,
-                "fingerprint": f"{self.fingerprint:016x}", "second_order": self.second_order()}  # fmt: skip
+                "fingerprint": f"{self.fingerprint:016x}", "second_order": self.second_order(),
+                "failing": self.failing_list()}  # fmt: skip
 
     def only_when(self) -> str:
         """ "fails only when …" if one value of some axis holds every failure while other
@@ -166,6 +220,15 @@ class Tally:
     @property
     def passed(self) -> bool:
         return self.errors == 0 and all(r.failed == 0 for r in self.rows.values())
+
+
+def _finite(value: float) -> float | str:
+    """A float for strict JSON: NaN and ±∞ as the strings "nan", "inf" and "-inf"."""
+    return value if math.isfinite(value) else str(value)
+
+
+def _ratio(entry: dict[str, Any]) -> float:
+    return float(entry["ratio"])
 
 
 def _version(dist: str) -> str:
@@ -200,9 +263,13 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
                         for axis, values in tally.pattern.items()},
             "only_when": tally.only_when(),
             "scope": {axis: list(getattr(scope, axis)) for axis in AXES}
-            | {"relu_at_zero": scope.relu_at_zero},
+            | {"relu_at_zero": scope.relu_at_zero,
+               "l2": {"strength": scope.l2.strength, "form": scope.l2.form,
+                      "biases": scope.l2.biases}},
             "scope_statement": scope.describe(),
             "second_order": tally.second_order(),
+            "quantities": tally.quantities(), "verdict": tally.verdict_line(),
+            "failing": tally.failing_list(),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": env or environment()}  # fmt: skip
@@ -219,6 +286,8 @@ def markdown(s: dict[str, Any]) -> str:
             f"candidate `{c}`, seed {s['seed']}, {s['random_cases']} random cases + edge "
             f"cases{shards}: {s['cases']} cases verified; **{verdict}**"
         ),
+        "",
+        s["verdict"] + ".",
         "",
         s["scope_statement"],
         "",

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
+from handgrad.candidate import SCOPE_ATTRIBUTE as ATTRIBUTE
+from handgrad.candidate import Candidate
 from handgrad.cases import DTYPES, REDUCTIONS, TARGETS, CaseSpec, edge_specs, random_specs
+from handgrad.regularisation import L2, NO_L2
 
-ATTRIBUTE = "HANDGRAD_SCOPE"
 AXES = {"dtypes": ("dtype", DTYPES), "targets": ("target", TARGETS),
         "reductions": ("reduction", REDUCTIONS)}  # fmt: skip
 """Each scope axis: the CaseSpec field it restricts and every value it can take."""
+L2_KEYS = ("l2", "l2_form", "l2_biases")
+"""The L2 convention's keys, in HANDGRAD_SCOPE and as options (``--l2-form``, …)."""
 RELU_AT_ZERO = {
     "0": "0, as torch and JAX take it",
     "1": "1, the right derivative",
@@ -49,6 +52,8 @@ class Scope:
     reductions: tuple[str, ...] = REDUCTIONS
     relu_at_zero: str = "0"
     """ReLU's derivative at exactly 0: "0", "1" or "any" (``RELU_AT_ZERO``)."""
+    l2: L2 = NO_L2
+    """The declared L2 regularisation (none by default)."""
 
     def __post_init__(self) -> None:
         if self.relu_at_zero not in RELU_AT_ZERO:
@@ -64,29 +69,40 @@ class Scope:
             object.__setattr__(self, axis, tuple(v for v in allowed if v in values))
 
     @classmethod
-    def parse(cls, **options: str | None) -> Scope:
-        """A scope from comma-list options (None: the whole axis)."""
+    def parse(cls, **options: Any) -> Scope:
+        """A scope from comma-list options (None: the whole axis), ``relu_at_zero``, and
+        ``l2`` (a number), ``l2_form`` and ``l2_biases`` (None: not given)."""
         relu = options.pop("relu_at_zero", None)
+        l2 = {k: options.pop(k) for k in L2_KEYS if options.get(k) is not None}
+        for k in L2_KEYS:
+            options.pop(k, None)
         values: dict[str, Any] = {
             axis: tuple(v.strip() for v in text.split(",") if v.strip())
             for axis, text in options.items() if text is not None
         }  # fmt: skip
         if relu is not None:
             values["relu_at_zero"] = relu.strip()
+        if l2:
+            values["l2"] = L2(l2.get("l2", 0.0), l2.get("l2_form", ""),
+                              bool(l2.get("l2_biases", False)))  # fmt: skip
         return cls(**values)
 
     @classmethod
-    def of(cls, module: ModuleType, **options: str | None) -> Scope:
-        """The candidate's declared scope (its ``HANDGRAD_SCOPE``), overridden by options."""
-        declared: Any = getattr(module, ATTRIBUTE, {})
-        keys = (*AXES, "relu_at_zero")
-        if not isinstance(declared, dict) or set(declared) - set(keys):
-            raise TypeError(f"{module.__name__}.{ATTRIBUTE}: expected a dict with keys from "
-                            f"{', '.join(keys)}, got {declared!r}")  # fmt: skip
-        merged = {axis: values if axis == "relu_at_zero" else ",".join(values)
+    def of(cls, candidate: Candidate, **options: Any) -> Scope:
+        """The candidate's declared scope (its ``HANDGRAD_SCOPE``), overridden by options;
+        a ValueError names a bad key or value, or an L2 the candidate cannot take."""
+        declared = dict(candidate.declared)
+        keys = (*AXES, "relu_at_zero", *L2_KEYS)
+        if set(declared) - set(keys):
+            raise ValueError(f"{candidate.name}: {ATTRIBUTE} has unknown key(s) "
+                             f"{', '.join(sorted(set(declared) - set(keys)))}; expected keys "
+                             f"from {', '.join(keys)}")  # fmt: skip
+        merged = {axis: ",".join(values) if axis in AXES else values
                   for axis, values in declared.items()}  # fmt: skip
-        merged |= {axis: text for axis, text in options.items() if text is not None}
-        return cls.parse(**merged)
+        merged |= {axis: value for axis, value in options.items() if value is not None}
+        scope = cls.parse(**merged)
+        candidate.check_l2(scope.l2)
+        return scope
 
     def random_specs(self, seed: int, n: int, dtype: str | None = None) -> list[CaseSpec]:
         """``cases.random_specs`` within this scope (``dtype``: one dtype only). Drawn once
@@ -114,9 +130,10 @@ class Scope:
         return {axis: values for axis, values in out.items() if values}
 
     def describe(self) -> str:
-        """What is verified, what is not, and the ReLU convention."""
+        """What is verified, what is not, and the conventions (ReLU at 0, L2)."""
         verified = "; ".join(f"{axis} {', '.join(getattr(self, axis))}" for axis in AXES)
         relu = f" ReLU's derivative at exactly 0 taken as {RELU_AT_ZERO[self.relu_at_zero]}."
+        relu += f" {self.l2.describe()}" if self.l2 else ""
         left = self.left_out()
         if not left:
             return f"Verified: the full contract ({verified}).{relu}"
@@ -129,4 +146,6 @@ class Scope:
         options = [f"--{axis} {','.join(getattr(self, axis))}" for axis in self.left_out()]
         if self.relu_at_zero != "0":
             options.append(f"--relu-at-zero {self.relu_at_zero}")
+        if self.l2:
+            options.append(self.l2.as_options())
         return " ".join(options)

@@ -20,6 +20,7 @@ from handgrad.batch import Batch, batch_of
 from handgrad.bounds import SAFETY, Magnitudes, jacobian_bound
 from handgrad.cases import Case
 from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES, ROW_WISE
+from handgrad.regularisation import L2
 
 Arrays = dict[str, NDArray[Any]]
 USED = (
@@ -114,3 +115,40 @@ def case_tolerances(case: Case, ref: Arrays) -> Arrays:
         out[name] = jacobian_tolerance(m.ref["p"][0], m.resolve("p")[0], float(info.eps),
                                        float(info.tiny))  # fmt: skip
     return out
+
+
+def add_l2(tol: Arrays, m: Magnitudes, ref: Arrays, l2: L2) -> None:
+    """Widen, in place, the tolerances of what the L2 penalty λ·Σ‖W‖² changes by its own
+    rounding: each penalised gradient gains 2λ·w (the product rounds, and so does the sum
+    with the data gradient), the loss gains a sum of k squares (ε·√k of it, plus λ's own
+    rounding and the final sum), and the products gain 2λ·ẇ (R{·}, G{·}) and 2λ·⟨w, ẇ⟩ (L̇)."""
+    if not l2:
+        return
+    factor = SAFETY * 2 * m.eps  # both sides round
+    lam = l2.coefficient
+    weights = {"dL/dw1": m.w1, "dL/dw2": m.w2}
+    moved = {"dL/dw1": m.v.get("w1"), "dL/dw2": m.v.get("w2")}
+    if l2.biases:
+        weights |= {"dL/db1": m.b1[:, 0, :], "dL/db2": m.b2[:, 0, :]}
+        if m.v:
+            moved |= {"dL/db1": m.v["b1"][:, 0, :], "dL/db2": m.v["b2"][:, 0, :]}
+    value = np.zeros(len(m.n))
+    slope = np.zeros(len(m.n))
+    count = np.zeros(len(m.n))
+    for q, w in weights.items():
+        axes = tuple(range(1, w.ndim))
+        tol[q] = tol[q] + factor * (3 * 2 * lam * w + np.abs(ref[q].astype(np.float64)))
+        value += lam * (w**2).sum(axis=axes)
+        count += (w != 0).sum(axis=axes)
+        v = moved.get(q)
+        if v is None:
+            continue
+        slope += 2 * lam * (w * v).sum(axis=axes)
+        for product in ("R", "G"):
+            name = f"{product}{{{q}}}"
+            if name in tol:
+                tol[name] = tol[name] + factor * (3 * 2 * lam * v + np.abs(ref[name]))
+    rounding = np.sqrt(np.maximum(count, 1)) + 2
+    tol["loss"] = tol["loss"] + factor * (rounding * value + np.abs(ref["loss"]))
+    if "L̇" in tol:
+        tol["L̇"] = tol["L̇"] + factor * (rounding * slope + np.abs(ref["L̇"]))

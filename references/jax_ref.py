@@ -35,8 +35,19 @@ def loss_from_s1(s1: Array, w2: Array, b2: Array, y: Array, reduction: str) -> A
     return loss_from_o1(jax.nn.relu(s1), w2, b2, y, reduction)
 
 
-def loss(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str) -> Array:
-    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction)
+def penalty(w1: Array, b1: Array, w2: Array, b2: Array, l2: Array | float,
+            l2_biases: bool = False) -> Array:  # fmt: skip
+    """L2 regularisation: l2·(‖w1‖² + ‖w2‖²), plus l2·(‖b1‖² + ‖b2‖²) under ``l2_biases``."""
+    total = jnp.sum(w1**2) + jnp.sum(w2**2)
+    if l2_biases:
+        total = total + jnp.sum(b1**2) + jnp.sum(b2**2)
+    return l2 * total
+
+
+def loss(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
+         l2: Array | float = 0.0, l2_biases: bool = False) -> Array:  # fmt: skip
+    """The regularised loss: cross-entropy plus the L2 penalty (none at l2 = 0)."""
+    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
 
 
 def softmax_jacobian(s2: Array) -> Array:
@@ -46,12 +57,20 @@ def softmax_jacobian(s2: Array) -> Array:
 
 
 def reference(
-    x: Array, y: Array, w1: Array, b1: Array, w2: Array, b2: Array, reduction: str
+    x: Array,
+    y: Array,
+    w1: Array,
+    b1: Array,
+    w2: Array,
+    b2: Array,
+    reduction: str,
+    l2: Array | float = 0.0,
+    l2_biases: bool = False,
 ) -> dict[str, Array]:
     """Loss, intermediates and every gradient (the Jacobian is separate:
     ``softmax_jacobian(s2)`` works row by row). Pure, so callers may ``jit`` or ``vmap`` it."""
     value, (gx, gw1, gb1, gw2, gb2) = jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4))(
-        x, w1, b1, w2, b2, y, reduction
+        x, w1, b1, w2, b2, y, reduction, l2, l2_biases
     )
     s1 = x @ w1 + b1
     o1 = jax.nn.relu(s1)
@@ -79,45 +98,66 @@ PARAMS = ("x", "w1", "b1", "w2", "b2")
 """What a direction moves, in the order the functions below take them."""
 
 
-def forward(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array,
-            reduction: str) -> dict[str, Array]:  # fmt: skip
-    """The forward pass and the loss, for forward mode."""
+def forward(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
+            l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+    """The forward pass and the (regularised) loss, for forward mode."""
     s1 = x @ w1 + b1
     o1 = jax.nn.relu(s1)
     s2 = o1 @ w2 + b2
-    return {"s1": s1, "o1": o1, "s2": s2, "p": jax.nn.softmax(s2, axis=1),
-            "loss": loss_from_s2(s2, y, reduction)}  # fmt: skip
+    value = loss_from_s2(s2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+    return {"s1": s1, "o1": o1, "s2": s2, "p": jax.nn.softmax(s2, axis=1), "loss": value}
 
 
-def gradients(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array,
-              reduction: str) -> dict[str, Array]:  # fmt: skip
+def gradients(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
+              l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
-    out = reference(x, y, w1, b1, w2, b2, reduction)
+    out = reference(x, y, w1, b1, w2, b2, reduction, l2, l2_biases)
     return {k: v for k, v in out.items() if k.startswith("dL/")}
 
 
-def jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
-        reduction: str) -> dict[str, Array]:  # fmt: skip
+def jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
+        l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Forward mode: the tangent of s1, o1, s2, p and L along ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2,
     ḃ2; ẋ zero to hold x fixed)."""
     out: dict[str, Array]
-    _, out = jax.jvp(functools.partial(forward, y=y, reduction=reduction), primals, tangents)
+    f = functools.partial(forward, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
+    _, out = jax.jvp(f, primals, tangents)
     return out
 
 
-def hvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
-        reduction: str) -> dict[str, Array]:  # fmt: skip
+def hvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
+        l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Forward-over-reverse: the tangent of every gradient. At dL/dx … dL/db2 it is the
     Hessian in (x, w1, b1, w2, b2) times the direction."""
     out: dict[str, Array]
-    _, out = jax.jvp(functools.partial(gradients, y=y, reduction=reduction), primals, tangents)
+    f = functools.partial(gradients, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
+    _, out = jax.jvp(f, primals, tangents)
     return out
 
 
-def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
-           reduction: str) -> dict[str, Array]:  # fmt: skip
+def penalty_terms(params: tuple[Array, ...], tangents: tuple[Array, ...], l2: Array | float,
+                  l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+    """The L2 penalty alone: its value ("loss"), its gradient in w1, b1, w2, b2 ("dL/dw1",
+    …), its directional derivative along ``tangents`` (ẇ1, ḃ1, ẇ2, ḃ2; "L̇") and its
+    Hessian times them ("H·dL/dw1", …), all by autodiff."""
+
+    def f(*p: Array) -> Array:
+        return penalty(*p, l2, l2_biases)
+
+    value, grads = jax.value_and_grad(f, argnums=(0, 1, 2, 3))(*params)
+    _, slope = jax.jvp(f, params, tangents)
+    _, hv = jax.jvp(jax.grad(f, argnums=(0, 1, 2, 3)), params, tangents)
+    names = ("dL/dw1", "dL/db1", "dL/dw2", "dL/db2")
+    return ({"loss": value, "L̇": slope} | dict(zip(names, grads, strict=True))
+            | {f"H·{n}": h for n, h in zip(names, hv, strict=True)})  # fmt: skip
+
+
+def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
+           l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
-    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates."""
+    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates.
+    The L2 penalty is its own Gauss-Newton term (its Hessian): Gv gains its Hessian times
+    the direction."""
     x, w1, b1, w2, b2 = primals
 
     def s2_of_s1(s1: Array) -> Array:
@@ -131,5 +171,7 @@ def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array,
     gx, gw1, gb1, gw2, gb2 = jax.vjp(s2_of, *primals)[1](hjv)
     (go1,) = jax.vjp(lambda o1: o1 @ w2 + b2, jax.nn.relu(x @ w1 + b1))[1](hjv)
     (gs1,) = jax.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
-    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
-            "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip
+    pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
+    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx,
+            "dL/dw1": gw1 + pen["H·dL/dw1"], "dL/db1": gb1 + pen["H·dL/db1"],
+            "dL/dw2": gw2 + pen["H·dL/dw2"], "dL/db2": gb2 + pen["H·dL/db2"]}  # fmt: skip

@@ -30,9 +30,19 @@ def loss_from_s1(s1: Tensor, w2: Tensor, b2: Tensor, y: Tensor, reduction: str) 
     return loss_from_o1(torch.relu(s1), w2, b2, y, reduction)
 
 
-def loss(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
-         reduction: str) -> Tensor:  # fmt: skip
-    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction)
+def penalty(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, l2: Tensor | float,
+            l2_biases: bool = False) -> Tensor:  # fmt: skip
+    """L2 regularisation: l2·(‖w1‖² + ‖w2‖²), plus l2·(‖b1‖² + ‖b2‖²) under ``l2_biases``."""
+    total = w1.pow(2).sum() + w2.pow(2).sum()
+    if l2_biases:
+        total = total + b1.pow(2).sum() + b2.pow(2).sum()
+    return l2 * total
+
+
+def loss(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor, reduction: str,
+         l2: Tensor | float = 0.0, l2_biases: bool = False) -> Tensor:  # fmt: skip
+    """The regularised loss: cross-entropy plus the L2 penalty (none at l2 = 0)."""
+    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
 
 
 def softmax_jacobian(s2: Tensor) -> Tensor:
@@ -42,11 +52,13 @@ def softmax_jacobian(s2: Tensor) -> Tensor:
 
 
 def reference(x: Tensor, y: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
-              reduction: str) -> dict[str, Tensor]:  # fmt: skip
+              reduction: str, l2: Tensor | float = 0.0,
+              l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Loss, intermediates and every gradient, as tensors (the Jacobian is separate:
     ``softmax_jacobian(s2)`` works row by row)."""
     grad_and_value = torch.func.grad_and_value(loss, argnums=(0, 1, 2, 3, 4))
-    (gx, gw1, gb1, gw2, gb2), value = grad_and_value(x, w1, b1, w2, b2, y, reduction)
+    (gx, gw1, gb1, gw2, gb2), value = grad_and_value(x, w1, b1, w2, b2, y, reduction, l2,
+                                                     l2_biases)  # fmt: skip
     s1 = x @ w1 + b1
     o1 = torch.relu(s1)
     s2 = o1 @ w2 + b2
@@ -74,46 +86,66 @@ PARAMS = ("x", "w1", "b1", "w2", "b2")
 
 
 def forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
-            reduction: str) -> dict[str, Tensor]:  # fmt: skip
-    """The forward pass and the loss, for forward mode."""
+            reduction: str, l2: Tensor | float = 0.0,
+            l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
+    """The forward pass and the (regularised) loss, for forward mode."""
     s1 = x @ w1 + b1
     o1 = torch.relu(s1)
     s2 = o1 @ w2 + b2
-    return {"s1": s1, "o1": o1, "s2": s2, "p": torch.softmax(s2, dim=1),
-            "loss": loss_from_s2(s2, y, reduction)}  # fmt: skip
+    value = loss_from_s2(s2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+    return {"s1": s1, "o1": o1, "s2": s2, "p": torch.softmax(s2, dim=1), "loss": value}
 
 
 def gradients(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
-              reduction: str) -> dict[str, Tensor]:  # fmt: skip
+              reduction: str, l2: Tensor | float = 0.0,
+              l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
-    out = reference(x, y, w1, b1, w2, b2, reduction)
+    out = reference(x, y, w1, b1, w2, b2, reduction, l2, l2_biases)
     return {k: v for k, v in out.items() if k.startswith("dL/")}
 
 
-def jvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
-        reduction: str) -> dict[str, Tensor]:  # fmt: skip
+def jvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor, reduction: str,
+        l2: Tensor | float = 0.0, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Forward mode (``torch.func.jvp``): the tangent of s1, o1, s2, p and L along
     ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2, ḃ2; ẋ zero to hold x fixed)."""
-    out: dict[str, Tensor] = torch.func.jvp(
-        functools.partial(forward, y=y, reduction=reduction), primals, tangents
-    )[1]
+    f = functools.partial(forward, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
+    out: dict[str, Tensor] = torch.func.jvp(f, primals, tangents)[1]
     return out
 
 
-def hvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
-        reduction: str) -> dict[str, Tensor]:  # fmt: skip
+def hvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor, reduction: str,
+        l2: Tensor | float = 0.0, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Forward-over-reverse: ``torch.func.jvp`` of every gradient. At dL/dx … dL/db2 it is
     the Hessian in (x, w1, b1, w2, b2) times the direction."""
-    out: dict[str, Tensor] = torch.func.jvp(
-        functools.partial(gradients, y=y, reduction=reduction), primals, tangents
-    )[1]
+    f = functools.partial(gradients, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
+    out: dict[str, Tensor] = torch.func.jvp(f, primals, tangents)[1]
     return out
+
+
+def penalty_terms(params: tuple[Tensor, ...], tangents: tuple[Tensor, ...],
+                  l2: Tensor | float, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
+    """The L2 penalty alone: its value ("loss"), its gradient in w1, b1, w2, b2 ("dL/dw1",
+    …), its directional derivative along ``tangents`` (ẇ1, ḃ1, ẇ2, ḃ2; "L̇") and its
+    Hessian times them ("H·dL/dw1", …), all by ``torch.func``."""
+
+    def f(*p: Tensor) -> Tensor:
+        return penalty(*p, l2, l2_biases)
+
+    grads, value = torch.func.grad_and_value(f, argnums=(0, 1, 2, 3))(*params)
+    slope = torch.func.jvp(f, params, tangents)[1]
+    hv = torch.func.jvp(torch.func.grad(f, argnums=(0, 1, 2, 3)), params, tangents)[1]
+    names = ("dL/dw1", "dL/db1", "dL/dw2", "dL/db2")
+    return ({"loss": value, "L̇": slope} | dict(zip(names, grads, strict=True))
+            | {f"H·{n}": h for n, h in zip(names, hv, strict=True)})  # fmt: skip
 
 
 def ggn_vp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
-           reduction: str) -> dict[str, Tensor]:  # fmt: skip
+           reduction: str, l2: Tensor | float = 0.0,
+           l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
-    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates."""
+    gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates.
+    The L2 penalty is its own Gauss-Newton term (its Hessian): Gv gains its Hessian times
+    the direction."""
     x, w1, b1, w2, b2 = primals
 
     def s2_of_s1(s1: Tensor) -> Tensor:
@@ -128,5 +160,7 @@ def ggn_vp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
     gx, gw1, gb1, gw2, gb2 = torch.func.vjp(s2_of, *primals)[1](hjv)
     (go1,) = torch.func.vjp(lambda o1: o1 @ w2 + b2, torch.relu(x @ w1 + b1))[1](hjv)
     (gs1,) = torch.func.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
-    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
-            "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip
+    pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
+    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx,
+            "dL/dw1": gw1 + pen["H·dL/dw1"], "dL/db1": gb1 + pen["H·dL/db1"],
+            "dL/dw2": gw2 + pen["H·dL/dw2"], "dL/db2": gb2 + pen["H·dL/db2"]}  # fmt: skip

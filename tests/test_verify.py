@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from handgrad import cases, messages
+from handgrad.candidate import Candidate
 from handgrad.engine import CaseResult, verify_case, verify_cases, verify_many
 from handgrad.pytest_plugin import Options
 from handgrad.scope import Scope
@@ -26,7 +26,7 @@ EDGE = cases.edge_specs()
 
 
 @pytest.fixture(scope="module")
-def edge_results(candidate: ModuleType, handgrad_options: Options,
+def edge_results(candidate: Candidate, handgrad_options: Options,
                  handgrad_scope: Scope) -> dict[str, CaseResult]:  # fmt: skip
     """Every edge case in the scope, verified together in batches; each test below reads
     its own."""
@@ -34,7 +34,7 @@ def edge_results(candidate: ModuleType, handgrad_options: Options,
     inside = [s for k, s in enumerate(EDGE) if handgrad_scope.contains(s) and shard.owns(k)]
     specs = [dataclasses.replace(s, seed=s.seed + handgrad_options.seed) for s in inside]
     results = verify_cases(candidate, [cases.make_case(s) for s in specs],
-                           handgrad_scope.relu_at_zero)  # fmt: skip
+                           handgrad_scope.relu_at_zero, handgrad_scope.l2)  # fmt: skip
     return {str(s): r for s, r in zip(inside, results, strict=True)}
 
 
@@ -58,19 +58,19 @@ CHUNKS = 8
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS), ids=lambda c: f"chunk{c}")
-def test_random_cases(chunk: int, candidate: ModuleType, handgrad_options: Options,
+def test_random_cases(chunk: int, candidate: Candidate, handgrad_options: Options,
                       handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """``--cases`` random shapes (N, D, H, C in 1..64; one case in sixteen has one dimension
     up to 512), both dtypes, every target form, reduction and stress kind, in padded
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
     specs = handgrad_options.shard.take(specs[chunk::CHUNKS])
-    run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
+    run_bulk(candidate, specs, handgrad_record, handgrad_scope)
 
 
-def run_bulk(candidate: ModuleType, specs: list[cases.CaseSpec], record: Record,
-             relu_at_zero: str) -> None:  # fmt: skip
-    results = list(verify_many(candidate, specs, relu_at_zero))
+def run_bulk(candidate: Candidate, specs: list[cases.CaseSpec], record: Record,
+             scope: Scope) -> None:  # fmt: skip
+    results = list(verify_many(candidate, specs, scope.relu_at_zero, scope.l2))
     record(results)
     failure = messages.summary(results)
     if failure:
@@ -94,7 +94,7 @@ def specs(draw: st.DrawFn, scope: Scope) -> cases.CaseSpec:
     )  # fmt: skip
 
 
-def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
+def test_hypothesis_shapes(candidate: Candidate, handgrad_options: Options,
                            handgrad_scope: Scope, handgrad_record: Record) -> None:  # fmt: skip
     """Hypothesis draws shapes from 1 to 512 and, on failure, shrinks to the smallest
     failing one (fewest large dimensions, then smallest sizes). It runs a tenth of
@@ -110,7 +110,8 @@ def test_hypothesis_shapes(candidate: ModuleType, handgrad_options: Options,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
     @given(spec=specs(handgrad_scope))
     def check(spec: cases.CaseSpec) -> None:
-        result = verify_case(candidate, cases.make_case(spec), handgrad_scope.relu_at_zero)
+        result = verify_case(candidate, cases.make_case(spec), handgrad_scope.relu_at_zero,
+                             handgrad_scope.l2)  # fmt: skip
         handgrad_record([result])
         failure = messages.summary([result])
         assert not failure, failure
@@ -125,7 +126,7 @@ FALSE_ALARM_CHUNKS = 10
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(FALSE_ALARM_CHUNKS), ids=lambda c: f"chunk{c}")
 @pytest.mark.parametrize("dtype", cases.DTYPES)
-def test_no_false_alarms(dtype: str, chunk: int, candidate: ModuleType,
+def test_no_false_alarms(dtype: str, chunk: int, candidate: Candidate,
                          handgrad_options: Options, handgrad_scope: Scope,
                          handgrad_record: Record) -> None:  # fmt: skip
     """10,000 random cases per dtype, none of which may fail a correct candidate: the proof
@@ -135,4 +136,4 @@ def test_no_false_alarms(dtype: str, chunk: int, candidate: ModuleType,
     seed = handgrad_options.seed + 1 + cases.DTYPES.index(dtype)  # not the bulk run's draws
     specs = handgrad_scope.random_specs(seed, FALSE_ALARM_CASES, dtype=dtype)
     specs = handgrad_options.shard.take(specs[chunk::FALSE_ALARM_CHUNKS])
-    run_bulk(candidate, specs, handgrad_record, handgrad_scope.relu_at_zero)
+    run_bulk(candidate, specs, handgrad_record, handgrad_scope)
