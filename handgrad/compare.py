@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from handgrad.batch import Batch
 from handgrad.bounds import SAFETY
 from handgrad.cases import CaseSpec
+from handgrad.regularisation import L2
 
 Arrays = dict[str, NDArray[Any]]
 INVARIANT = "invariant"
@@ -137,10 +138,11 @@ class Invariant:
     uses: tuple[str, ...]
     """The candidate's quantities it reads: a case that broke the contract in one skips it."""
     check: Callable[
-        [Batch, Arrays, Arrays, str], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]
+        [Batch, Arrays, Arrays, str, L2], tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]
     ]
     """(value, tolerance, which cases it applies to) for a padded batch of candidate values,
-    the batch's tolerances against the references, and the declared ReLU convention."""
+    the batch's tolerances against the references, and the declared conventions (ReLU at
+    0, L2)."""
 
 
 def _eps_tiny(batch: Batch) -> tuple[float, float]:
@@ -166,9 +168,9 @@ def _within(batch: Batch, tol: Arrays, name: str) -> NDArray[Any]:
 
 
 def _masked_at_kink(
-    batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str
+    batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str, l2: L2
 ) -> tuple[Any, Any, Any]:
-    _ = tol  # exact: [s1 > 0] is 0 at s1 ≤ 0 in any order of operations
+    _ = tol, l2  # exact: [s1 > 0] is 0 at s1 ≤ 0 in any order of operations
     # At exactly 0 a declared convention other than "0" allows dL/do1 there, or part of it.
     masked = g["s1"] <= 0 if relu_at_zero == "0" else g["s1"] < 0
     value = np.where(masked, g["dL/ds1"], 0.0)
@@ -177,21 +179,26 @@ def _masked_at_kink(
 
 def _column_sums(
     bias: str, ds: str
-) -> Callable[[Batch, Arrays, Arrays, str], tuple[Any, Any, Any]]:
-    def check(batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str) -> tuple[Any, Any, Any]:
+) -> Callable[[Batch, Arrays, Arrays, str, L2], tuple[Any, Any, Any]]:
+    def check(batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str,
+              l2: L2) -> tuple[Any, Any, Any]:  # fmt: skip
         _ = relu_at_zero
-        _, tiny = _eps_tiny(batch)
+        eps, tiny = _eps_tiny(batch)
         value = g[bias] - g[ds].sum(axis=1)
         bound = _sum_rounding(batch, "N")[:, None] * np.abs(g[ds]).sum(axis=1) + tiny
+        if l2.biases:  # a regularised bias's gradient is the column sum plus 2λ·b
+            term = 2 * l2.coefficient * batch.inputs(0.0)[bias.removeprefix("dL/d")]
+            value = value - term
+            bound = bound + 3 * eps * np.abs(term)
         allowed = tol[bias] + _within(batch, tol, ds).sum(axis=1)
         return value, SAFETY * bound + allowed, _all(batch)
 
     return check
 
 
-def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays,
-                      relu_at_zero: str) -> tuple[Any, Any, Any]:  # fmt: skip
-    _ = relu_at_zero
+def _rows_sum_to_zero(batch: Batch, g: Arrays, tol: Arrays, relu_at_zero: str,
+                      l2: L2) -> tuple[Any, Any, Any]:  # fmt: skip
+    _ = relu_at_zero, l2
     _, tiny = _eps_tiny(batch)
     y = batch.inputs(0.0)["y"].astype(np.float64)
     normalised = np.array([c.spec.target in ("labels", "onehot", "soft") for c in batch.cases])
@@ -206,9 +213,11 @@ INVARIANTS = (
     Invariant("dL/ds1", "NH", "dL/ds1 must be exactly 0 wherever s1 ≤ 0 (s1 < 0 under a "
               "declared --relu-at-zero 1 or any)", ("s1", "dL/ds1"),
               _masked_at_kink),
-    Invariant("dL/db1", "H", "dL/db1 must equal the column sums of the candidate's own dL/ds1",
+    Invariant("dL/db1", "H", "dL/db1 must equal the column sums of the candidate's own dL/ds1 "
+              "(plus the L2 term 2λ·b1 under --l2-biases)",
               ("dL/db1", "dL/ds1"), _column_sums("dL/db1", "dL/ds1")),
-    Invariant("dL/db2", "C", "dL/db2 must equal the column sums of the candidate's own dL/ds2",
+    Invariant("dL/db2", "C", "dL/db2 must equal the column sums of the candidate's own dL/ds2 "
+              "(plus the L2 term 2λ·b2 under --l2-biases)",
               ("dL/db2", "dL/ds2"), _column_sums("dL/db2", "dL/ds2")),
     Invariant("dL/ds2", "N", "rows of dL/ds2 must sum to 0 when every target row sums to 1",
               ("dL/ds2",), _rows_sum_to_zero),

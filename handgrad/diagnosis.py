@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 
 from handgrad.cases import Case
 from handgrad.compare import Comparison
+from handgrad.diagnosis_l2 import diagnose_l2, penalty, regularised
 from handgrad.diagnosis_second import diagnose_second
 from handgrad.quantities import QUANTITIES
+from handgrad.regularisation import L2, NO_L2
 
 Arrays = dict[str, NDArray[Any]]
 
@@ -91,7 +93,7 @@ def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Array
         return _softmax_rows(g, case, ref)
     p = outputs.get("p")
     if p is None or p.shape != ref["p"].shape:
-        return _from_scores(q, g, case, ref)
+        return _from_scores(q, g, case, ref, outputs)
     if not np.isfinite(p).all():
         return "its p is not finite (see p's failure): this follows from it"
     zeros = (p == 0) & (case.target_matrix() > 0)
@@ -106,20 +108,22 @@ def _not_finite(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Array
     return ""
 
 
-def _from_scores(q: str, g: NDArray[Any], case: Case, ref: Arrays) -> str:
+def _from_scores(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Arrays) -> str:
     """A non-finite loss or gradient of a candidate that gives no p, judged from the
     reference's s2: which rows a softmax without its row maximum (or with the whole
     matrix's) would break, and where the true p of a positive target is below the smallest
     normal number, so that −log p is ∞ if p underflows to 0. A cause only when exactly one
     mistake fits; for a quantity with one row per example, its non-finite rows must be
-    exactly that mistake's rows."""
+    exactly that mistake's rows. A +inf loss with finite gradients is −log of an
+    underflowed p (an overflowing softmax would have made the gradients NaN too)."""
     s2 = ref["s2"].astype(np.float64)
     top = s2.max(axis=1)
     info = np.finfo(np.dtype(case.spec.dtype))
     overflow, underflow = np.log(float(info.max)), -np.log(float(info.tiny))
     unshifted = (top > overflow) | (top < -underflow)
     global_max = top.max() - top > underflow
-    if q == "loss" and np.isposinf(g).all():
+    gradients_finite = all(np.isfinite(v).all() for k, v in outputs.items() if k.startswith("dL/"))
+    if q == "loss" and np.isposinf(g).all() and gradients_finite:
         logp = s2 - top[:, None] - np.log(np.exp(s2 - top[:, None]).sum(axis=1, keepdims=True))
         small = (logp < -underflow) & (case.target_matrix() > 0)
         if small.any():
@@ -142,6 +146,13 @@ def _from_scores(q: str, g: NDArray[Any], case: Case, ref: Arrays) -> str:
                 f"{overflow:.0f} (or lie below −{underflow:.0f}) in {int(unshifted.sum())} "
                 f"row(s), where exp overflows in {case.spec.dtype}: subtract each row's "
                 "maximum in the softmax")  # fmt: skip
+    if fits["global"] and fits["unshifted"] and bad is None:
+        # Either mistake breaks rows of this case, and nothing row by row tells which; the
+        # fix is the same.
+        return (f"NaN or inf where the reference is finite: the softmax must subtract each "
+                f"row's own maximum. Without any, exp overflows in {int(unshifted.sum())} "
+                f"row(s) of this case in {case.spec.dtype}; with the whole matrix's, every "
+                f"class of {int(global_max.sum())} row(s) underflows to 0")  # fmt: skip
     if fits["global"] and not fits["unshifted"]:
         return (f"NaN or inf where the reference is finite, in a case where "
                 f"{int(global_max.sum())} row(s) have their largest score more than "
@@ -243,16 +254,45 @@ def _scale_of_n(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, tol: ND
     return ""
 
 
+def _l2(q: str, case: Case, ref: Arrays, outputs: Arrays, l2: L2, tols: Arrays) -> str:
+    """:func:`handgrad.diagnosis_l2.diagnose_l2`, with the rule of :func:`_explained` for
+    every quantity the case has a tolerance for."""
+    eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
+
+    def explains(name: str, alt: NDArray[Any]) -> bool:
+        if name not in outputs or name not in tols:
+            return False
+        got, want = outputs[name].astype(np.float64), ref[name].astype(np.float64)
+        return _explained(got, alt, want, tols[name], eps)
+
+    def passes(name: str) -> bool:
+        if name not in outputs or name not in tols or outputs[name].shape != ref[name].shape:
+            return False
+        err = np.abs(outputs[name].astype(np.float64) - ref[name].astype(np.float64))
+        return bool(np.all(err <= tols[name]))
+
+    return diagnose_l2(q, case, ref, l2, outputs, explains, passes)
+
+
 def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any],
-             outputs: Arrays, relu_at_zero: str = "0") -> str:  # fmt: skip
+             outputs: Arrays, relu_at_zero: str = "0", l2: L2 = NO_L2,
+             tols: Arrays | None = None) -> str:  # fmt: skip
     """The likely cause of the failed comparison ``c`` ("" if no pattern fits); ``outputs``
-    holds every quantity the candidate returned, for patterns that span quantities."""
+    holds every quantity the candidate returned, and ``tols`` every tolerance of the case,
+    for patterns that span quantities. Under a declared L2 penalty ``l2``, the penalty's
+    own mistakes come first, then the other patterns are matched on the data term."""
     if c.problem:
         return _contract(c, got)
     q = c.quantity
     want = ref[q].astype(np.float64)
     g = got.astype(np.float64)
     second = bool(QUANTITIES[q].product)
+    if l2 and q in regularised(l2) and np.isfinite(g).all():
+        cause = _l2(q, case, ref, outputs, l2, tols or {q: tol})
+        if cause:
+            return cause
+        pen = penalty(case, l2.coefficient, l2.names)[q]
+        g, want = g - pen, want - pen
     if not np.isfinite(g).all():
         if second:  # the R-pass takes no log: only a broken p upstream explains it
             p = outputs.get("p")

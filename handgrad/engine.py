@@ -71,6 +71,8 @@ class CaseResult:
     kink_skipped: bool = False
     """Whether this case's second-order products went unverified because s1 has exact zeros
     and the declared ReLU convention is not "0" (the references' second order is theirs)."""
+    l2: L2 = NO_L2
+    """The declared L2 regulariser the case was verified with."""
     command: str = ""
     """The options that rerun this case with the same verdict: the candidate, its --path,
     and the declared conventions (ReLU at 0, L2)."""
@@ -153,7 +155,8 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     for inv in INVARIANTS:
         if not set(inv.uses) <= set(names):
             continue  # it applies only where the candidate provides both of its sides
-        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol, relu_at_zero)
+        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol,
+                                          relu_at_zero, l2)  # fmt: skip
         bound[~batch.mask_of(inv.axes)] = np.inf
         worst = worst_ratios(value, None, bound)
         skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])
@@ -180,7 +183,7 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     for i, case in enumerate(batch.cases):
         result = CaseResult(case.spec, candidate.name, error=errors[i],
                             unverified=tuple(p for p in PRODUCTS if p not in provided),
-                            kink_skipped=bool(kink_skipped[i]), command=command)  # fmt: skip
+                            kink_skipped=bool(kink_skipped[i]), l2=l2, command=command)  # fmt: skip
         out = outputs[i]
         missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
         if result.kink_skipped:
@@ -245,7 +248,10 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
         for name, ref in result.refs.items():
             if result.ratios.get((q, name), 0.0) <= 1:
                 continue
-            c = compare(q, name, case.spec, got[q], ref[q], result.tol[q])
+            if q in got:
+                c = compare(q, name, case.spec, got[q], ref[q], result.tol[q])
+            else:
+                c = Comparison(q, name, case.spec, ratio=math.inf, problem=ABSENT)
             result.failures.append(c)
     for inv, value, bound, worst in invariant_arrays:
         if worst[i] > 1:
@@ -266,4 +272,4 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
         if c.reference != INVARIANT and not c.cause and c.quantity in got:
             ref = result.refs.get(c.reference, result.refs["torch"])
             c.cause = diagnose(c, got[c.quantity], case, ref, result.tol[c.quantity], got,
-                               relu_at_zero)  # fmt: skip
+                               relu_at_zero, result.l2, result.tol)  # fmt: skip

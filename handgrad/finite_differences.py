@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handgrad.cases import MOVED, Case
+from handgrad.regularisation import L2, NO_L2
 
 F64 = NDArray[np.float64]
 
@@ -44,8 +45,14 @@ class FiniteDifferences:
     skipped: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
 
-def finite_differences(case: Case) -> FiniteDifferences:
-    """Every gradient of ``case`` by central differences (small shapes only: 2 passes/element)."""
+def _penalty(v: dict[str, F64], l2: L2) -> float:
+    """The declared L2 term λ·Σ‖W‖² of parameters ``v`` (0 without one)."""
+    return l2.coefficient * sum(float(np.vdot(v[k], v[k])) for k in l2.names) if l2 else 0.0
+
+
+def finite_differences(case: Case, l2: L2 = NO_L2) -> FiniteDifferences:
+    """Every gradient of ``case`` by central differences (small shapes only: 2 passes/element),
+    of the loss with the declared L2 term."""
     a = {k: v.astype(np.float64) for k, v in case.inputs().items() if k != "y"}
     y = case.target_matrix()
     scale = 1.0 / case.spec.N if case.spec.reduction == "mean" else 1.0
@@ -73,7 +80,8 @@ def finite_differences(case: Case) -> FiniteDifferences:
     for name in ("x", "w1", "b1", "w2", "b2"):
 
         def loss(v: F64, n: str = name) -> float:
-            return from_s1(s1_of({**a, n: v}), {**a, n: v})
+            moved = {**a, n: v}
+            return from_s1(s1_of(moved), moved) + _penalty(moved, l2)
 
         def safe(v: F64, n: str = name) -> bool:
             return kink_safe({**a, n: v})
@@ -173,13 +181,15 @@ class Directional:
     """Gv's elements whose every step crosses a kink (it is differenced element by element)."""
 
 
-def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
+def directional(case: Case, direction: dict[str, NDArray[Any]], l2: L2 = NO_L2) -> Directional:
     """Differences of manual's float64 forward pass and gradients along ``direction``.
 
     Not framework-free like :func:`finite_differences`: the gradients differenced for Hv
     are manual's (``loss_and_gradients``), which the first-order gate proves, and so is the
     dL/ds2 (``grad_s2``) differenced along ṡ2 for Gv's H_s2·ṡ2. Gv itself, Jᵀ·H_s2·ṡ2, is
-    then differenced element by element, with no backward formula.
+    then differenced element by element, with no backward formula. The declared L2 term
+    is added to the loss and its gradient 2λ·w to the gradients differenced; Gv gains its
+    Hessian, 2λ·ẇ, exactly.
     """
     import manual
     from manual.network import grad_s2, softmax
@@ -194,8 +204,12 @@ def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
         v = {k: a[k] + s * t[k] for k in MOVED}
         params = manual.Params(v["w1"], v["b1"], v["w2"], v["b2"])
         loss, fwd, grads = manual.loss_and_gradients(v["x"], y, params, reduction)
-        values = {"s1": fwd.s1, "o1": fwd.o1, "s2": fwd.s2, "p": fwd.p, "loss": loss}
-        return values, {f"dL/d{g}": getattr(grads, g) for g in ("s2", "o1", "s1", *MOVED)}
+        values = {"s1": fwd.s1, "o1": fwd.o1, "s2": fwd.s2, "p": fwd.p,
+                  "loss": loss + _penalty(v, l2)}  # fmt: skip
+        g = {f"dL/d{g}": getattr(grads, g) for g in ("s2", "o1", "s1", *MOVED)}
+        for k in l2.names if l2 else ():
+            g[f"dL/d{k}"] = g[f"dL/d{k}"] + 2 * l2.coefficient * v[k]
+        return values, g
 
     base, _ = at(0.0)
     signs = base["s1"] > 0
@@ -261,4 +275,6 @@ def directional(case: Case, direction: dict[str, NDArray[Any]]) -> Directional:
     out.ggn["dL/ds1"], _, out.skipped["dL/ds1"] = _difference(
         base["s1"], lambda s1: float(np.vdot(q, np.where(s1 > 0, s1, 0.0) @ a["w2"] + a["b2"])),
         lambda s1: bool(np.array_equal(s1 > 0, signs)))  # fmt: skip
+    for k in l2.names if l2 else ():
+        out.ggn[f"dL/d{k}"] = out.ggn[f"dL/d{k}"] + 2 * l2.coefficient * t[k]
     return out

@@ -21,6 +21,7 @@ from handgrad.finite_differences import (
     finite_differences,
 )
 from handgrad.quantities import ORDER, QUANTITIES, downstream
+from handgrad.regularisation import L2, NO_L2
 from handgrad.report import Tally, confined
 from handgrad.scope import AXES
 
@@ -60,20 +61,21 @@ def reproduce_command(result: CaseResult) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _finite_differences(spec: CaseSpec) -> FiniteDifferences:
-    return finite_differences(make_case(spec))
+def _finite_differences(spec: CaseSpec, l2: L2) -> FiniteDifferences:
+    return finite_differences(make_case(spec), l2)
 
 
 @functools.lru_cache(maxsize=8)
-def _directional(spec: CaseSpec) -> Directional:
+def _directional(spec: CaseSpec, l2: L2) -> Directional:
     case = make_case(spec)
-    return directional(case, case_direction(case))
+    return directional(case, case_direction(case), l2)
 
 
-def _directional_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
+def _directional_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...],
+                         l2: L2) -> str | None:  # fmt: skip
     """A second-order quantity's third opinion: differences along the case's direction."""
     q = QUANTITIES[quantity]
-    d = _directional(spec)
+    d = _directional(spec, l2)
     if d.kind == "skipped":
         return "finite differences along v cannot judge this case: both steps cross a ReLU kink"
     values = {"jvp": d.jvp, "hvp": d.hvp, "ggn_vp": d.ggn}[q.product]
@@ -88,16 +90,18 @@ def _directional_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) 
             f"gradients) give {float(value[index]):.9g}{how}")  # fmt: skip
 
 
-def fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...]) -> str | None:
-    """A third opinion at one element, when the case is small enough to difference."""
+def fd_opinion(spec: CaseSpec, quantity: str, index: tuple[int, ...],
+               l2: L2 = NO_L2) -> str | None:  # fmt: skip
+    """A third opinion at one element, when the case is small enough to difference (of
+    the loss with the declared L2 term ``l2``)."""
     sizes = spec.N * spec.D + spec.D * spec.H + spec.H * spec.C + spec.N * (spec.H + spec.C)
     if sizes > FD_MAX_ELEMENTS:
         return None
     if QUANTITIES[quantity].product:
-        return _directional_opinion(spec, quantity, index)
+        return _directional_opinion(spec, quantity, index, l2)
     if not QUANTITIES[quantity].finite_differences:
         return None
-    fd = _finite_differences(spec)
+    fd = _finite_differences(spec, l2)
     grad = fd.grads[quantity]
     if len(index) != grad.ndim:
         return None
@@ -141,7 +145,7 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
                 + (f"agree to {abs(v - c.want):.2g}; {result.candidate} is the odd one out"
                    if agree else "disagree too: suspect the references or the tolerance")
             )  # fmt: skip
-        fd = fd_opinion(s, c.quantity, c.index) if others else None
+        fd = fd_opinion(s, c.quantity, c.index, result.l2) if others else None
         if fd is not None:
             lines.append(f"  {fd} at {idx}")
     if c.cause:

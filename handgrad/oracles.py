@@ -205,9 +205,9 @@ def torch_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
     from references import torch_ref
 
     y = case.y.astype(np.int64) if case.labels else case.y
-    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in case.inputs().items()}
+    tensors: dict[str, Any] = {k: torch.from_numpy(np.asarray(v)) for k, v in case.inputs().items()}
     tensors["y"] = torch.from_numpy(y)
-    reg = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
+    reg: dict[str, Any] = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
     out = torch_ref.reference(**tensors, reduction=case.spec.reduction, **reg)
     check_keys("torch reference", out)
     out["dp/ds2"] = torch_ref.softmax_jacobian(out["s2"].detach())
@@ -226,7 +226,7 @@ def jax_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
 
     from references import jax_ref
 
-    reg = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
+    reg: dict[str, Any] = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
     static = ("reduction", "l2_biases")
     program = jax.jit(jax_ref.reference, static_argnames=static)
     out = dict(program(**case.inputs(), reduction=case.spec.reduction, **reg))

@@ -183,16 +183,14 @@ class Tally:
                 "not_verified": [q for q in NAMES if q not in seen]}  # fmt: skip
 
     def verdict_line(self) -> str:
-        """ "N of M quantities verified", and which first-order ones were not."""
+        """ "N of M quantities verified", and which were not."""
         q = self.quantities()
         line = f"{len(q['verified'])} of {len(NAMES)} quantities verified"
-        first = [n for n in q["not_verified"] if n in FIRST + ROW_WISE]
-        if first:
-            line += f"; not verified (not provided): {', '.join(first)}"
-        second = len(q["not_verified"]) - len(first)
+        parts = [n for n in q["not_verified"] if n in FIRST + ROW_WISE]
+        second = len(q["not_verified"]) - len(parts)
         if second:
-            line += f"{'; ' if not first else ', and '}{second} second-order quantities"
-        return line
+            parts.append(f"{second} second-order quantities")
+        return f"{line}; not verified (not provided): {', '.join(parts)}" if parts else line
 
     def failing_list(self) -> list[dict[str, Any]]:
         """``failing`` in a fixed order: by case, then upstream-most quantity."""

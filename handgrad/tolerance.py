@@ -20,7 +20,7 @@ from handgrad.batch import Batch, batch_of
 from handgrad.bounds import SAFETY, Magnitudes, jacobian_bound
 from handgrad.cases import Case
 from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES, ROW_WISE
-from handgrad.regularisation import L2
+from handgrad.regularisation import L2, NO_L2
 
 Arrays = dict[str, NDArray[Any]]
 USED = (
@@ -104,11 +104,13 @@ def jacobian_tolerance(p: NDArray[Any], e_p: NDArray[Any], eps: float, tiny: flo
     return tol
 
 
-def case_tolerances(case: Case, ref: Arrays) -> Arrays:
+def case_tolerances(case: Case, ref: Arrays, l2: L2 = NO_L2) -> Arrays:
     """Every tolerance of one case, unpadded: a batch of one case in its own shape."""
     spec = case.spec
     batch = batch_of([case], (spec.N, spec.D, spec.H, spec.C))
-    tol, m = tolerances(batch, {k: np.asarray(v)[None] for k, v in ref.items() if k in CASE_WISE})
+    padded = {k: np.asarray(v)[None] for k, v in ref.items() if k in CASE_WISE}
+    tol, m = tolerances(batch, padded)
+    add_l2(tol, m, padded, l2)
     info = np.finfo(batch.dtype)
     out = {k: v[0] for k, v in tol.items()}
     for name in ROW_WISE:  # the softmax Jacobian, the one row-wise quantity

@@ -141,8 +141,8 @@ def penalty_terms(params: tuple[Array, ...], tangents: tuple[Array, ...], l2: Ar
     …), its directional derivative along ``tangents`` (ẇ1, ḃ1, ẇ2, ḃ2; "L̇") and its
     Hessian times them ("H·dL/dw1", …), all by autodiff."""
 
-    def f(*p: Array) -> Array:
-        return penalty(*p, l2, l2_biases)
+    def f(w1: Array, b1: Array, w2: Array, b2: Array) -> Array:
+        return penalty(w1, b1, w2, b2, l2, l2_biases)
 
     value, grads = jax.value_and_grad(f, argnums=(0, 1, 2, 3))(*params)
     _, slope = jax.jvp(f, params, tangents)

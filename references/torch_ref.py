@@ -33,10 +33,11 @@ def loss_from_s1(s1: Tensor, w2: Tensor, b2: Tensor, y: Tensor, reduction: str) 
 def penalty(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, l2: Tensor | float,
             l2_biases: bool = False) -> Tensor:  # fmt: skip
     """L2 regularisation: l2·(‖w1‖² + ‖w2‖²), plus l2·(‖b1‖² + ‖b2‖²) under ``l2_biases``."""
-    total = w1.pow(2).sum() + w2.pow(2).sum()
-    if l2_biases:
-        total = total + b1.pow(2).sum() + b2.pow(2).sum()
-    return l2 * total
+    # l2 times each square, not times their sum: in torch 2.13's forward mode, a 0-d float32
+    # tensor times a Python float has a float64 tangent.
+    penalised = (w1, w2, b1, b2) if l2_biases else (w1, w2)
+    total: Tensor = sum((l2 * w.pow(2)).sum() for w in penalised)  # type: ignore[assignment]
+    return total
 
 
 def loss(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor, reduction: str,
@@ -128,8 +129,8 @@ def penalty_terms(params: tuple[Tensor, ...], tangents: tuple[Tensor, ...],
     …), its directional derivative along ``tangents`` (ẇ1, ḃ1, ẇ2, ḃ2; "L̇") and its
     Hessian times them ("H·dL/dw1", …), all by ``torch.func``."""
 
-    def f(*p: Tensor) -> Tensor:
-        return penalty(*p, l2, l2_biases)
+    def f(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+        return penalty(w1, b1, w2, b2, l2, l2_biases)
 
     grads, value = torch.func.grad_and_value(f, argnums=(0, 1, 2, 3))(*params)
     slope = torch.func.jvp(f, params, tangents)[1]

@@ -17,6 +17,7 @@ from handgrad.batch import batch_of, bucket
 from handgrad.compare import compare
 from handgrad.engine import verify_batch
 from handgrad.quantities import CASE_WISE, NAMES
+from handgrad.regularisation import L2, NO_L2
 from handgrad.tolerance import case_tolerances
 
 S = cases.CaseSpec
@@ -35,19 +36,25 @@ def _as(dtype: str) -> list[cases.CaseSpec]:
     return [dataclasses.replace(s, dtype=dtype) for s in MIXED]
 
 
+L2S = (NO_L2, L2(0.1, "full"), L2(0.3, "half", biases=True))
+
+
+@pytest.mark.parametrize("l2", L2S, ids=lambda l2: l2.as_options() or "no-l2")
 @pytest.mark.parametrize("reference", ["torch", "jax"])
 @pytest.mark.parametrize("dtype", cases.DTYPES)
-def test_batched_references_equal_the_plain_ones(reference: str, dtype: str) -> None:
+def test_batched_references_equal_the_plain_ones(reference: str, dtype: str, l2: L2) -> None:
     """The padded, vmapped, sum-reduced program and the stacked Jacobian rows give, on each
     case's true slice, the values of the plain oracle called on that case alone, with
-    integer labels as labels: within the gate's tolerance, in every quantity."""
+    integer labels as labels: within the gate's tolerance, in every quantity. Under L2, the
+    batched path adds the penalty's own autodiff terms to the data term, and the plain
+    path differentiates the regularised loss itself: they agree too."""
     specs = _as(dtype)
     assert len({bucket(s) for s in specs}) == 1
     batch = batch_of([cases.make_case(s) for s in specs])
-    batched = oracles.batched_values(batch, reference)
+    batched = oracles.batched_values(batch, reference, l2)
     for case, got in zip(batch.cases, batched, strict=True):
-        plain = oracles.PLAIN[reference](case)
-        tol = case_tolerances(case, plain)
+        plain = oracles.PLAIN[reference](case, l2)
+        tol = case_tolerances(case, plain, l2)
         for q in NAMES:
             c = compare(q, f"plain {reference}", case.spec, got[q], plain[q], tol[q])
             assert c.ok, f"{q} of {case.spec}: {c}"

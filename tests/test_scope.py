@@ -102,8 +102,9 @@ def test_the_command_line_and_the_report_state_the_scope(
     assert "Not verified (outside the declared scope): targets onehot" in capsys.readouterr().out
     report = json.loads((tmp_path / "verify.json").read_text())
     assert report["scope"] == {"dtypes": list(DTYPES), "targets": ["labels"],
-                               "reductions": ["mean"], "relu_at_zero": "0"}  # fmt: skip
-    assert "Not verified" in (tmp_path / "verify.md").read_text().splitlines()[4]
+                               "reductions": ["mean"], "relu_at_zero": "0",
+                               "l2": {"strength": 0.0, "form": "", "biases": False}}  # fmt: skip
+    assert "Not verified" in "\n".join((tmp_path / "verify.md").read_text().splitlines()[:8])
     assert cli.main([*args, "--reductions", "mean,sum"]) == 1
     assert "--reductions mean" in capsys.readouterr().out
     assert cli.main([*args, "--targets", "labels,hot"]) == 2

@@ -1,7 +1,8 @@
 """Candidate implementations for the gate's self-tests.
 
 Each module exposes manual's API (``Params, forward, backward, cross_entropy,
-softmax_jacobian``) and can be passed to ``--candidate``. Modules named in ``WRONG`` each
+softmax_jacobian``), or names a function as ``module:function``, and can be passed to
+``--candidate``. Modules named in ``WRONG`` each
 make one mistake people really make; those in ``CORRECT`` are right but written
 differently. ``_compose`` rebuilds ``backward`` from manual's formulas with one swapped, and
 ``_second`` the second-order products (``jvp``, ``hvp``, ``ggn_vp``) likewise.
@@ -52,8 +53,15 @@ WRONG: dict[str, tuple[tuple[str, ...], str | None]] = {
     "r_mask_missing": (("R{dL/ds1}", "G{dL/ds1}"), "the ReLU mask [s1 > 0] is missing"),
     "r_dw1_without_dx_term": (("R{dL/dw1}",), "without its bilinear term ẋᵀ·dL/ds1"),
     "r_dx_without_dw1_term": (("R{dL/dx}",), "without its bilinear term dL/ds1·ẇ1ᵀ"),
+    # L2 regularisation, declared in each module's HANDGRAD_SCOPE (function candidates).
+    "l2_other_form:candidate": (("loss", "dL/dw1", "dL/dw2"), "declare --l2-form half"),
+    "l2_inconsistent:candidate": (("dL/dw1", "dL/dw2"), "the loss and its gradient disagree"),
+    "l2_on_biases:candidate": (("loss", "dL/db1", "dL/db2"), "also covers the biases"),
+    "l2_missing_in_loss:candidate": (("loss",), "the term is missing there"),
+    "l2_missing_in_gradients:candidate": (("dL/dw1", "dL/dw2"), "the term is missing there"),
 }
 
 CORRECT = ("float64_inside", "mask_on_o1", "logsumexp", "einsum", "chunked_reversed",
            "fortran_order", "bias_from_formula", "float64_accumulation",
-           "second_order_regrouped")  # fmt: skip
+           "second_order_regrouped", "l2_full:candidate", "l2_half:candidate",
+           "l2_biases:candidate")  # fmt: skip
