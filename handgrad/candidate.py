@@ -37,6 +37,18 @@ Arrays = dict[str, NDArray[Any]]
 SCOPE_ATTRIBUTE = "HANDGRAD_SCOPE"
 
 
+CURRENT_CALL: Any = None
+"""In a worker: the shared buffer that names the candidate's call in progress, which the
+gate reads when a case hangs or crashes (:mod:`handgrad.worker`)."""
+
+
+def calling(call: str) -> str:
+    """Record ``call`` as the candidate's call in progress, and return it."""
+    if CURRENT_CALL is not None:
+        CURRENT_CALL.value = call.encode()[: len(CURRENT_CALL) - 1]
+    return call
+
+
 class CandidateError(AssertionError):
     """The candidate broke the contract on one case: it raised, or it wrote into its inputs.
 
@@ -118,9 +130,9 @@ def _where(exc: BaseException) -> str:
     frame outside the import machinery and handgrad ("" if there is none)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f" ({exc.filename}, line {exc.lineno})"
-    ours = str(Path(__file__).parent)
+    machinery = (str(Path(__file__).parent), str(Path(importlib.__file__).parent), "<frozen")
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(("<frozen", ours))]  # fmt: skip
+              if not f.filename.startswith(machinery)]  # fmt: skip
     return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
@@ -166,9 +178,21 @@ def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:
                         f"{exc}{_where(exc)}") from None  # fmt: skip
 
 
-def load_candidate(name: str, path: Sequence[str] = ()) -> Candidate:
-    """Import ``name`` (see the module docstring) and wrap it for the engine; a module must
-    have manual's API, a ``module:function`` must name a function. Raises LoadError."""
+def load_candidate(name: str, path: Sequence[str] = (), timeout: float | None = None) -> Candidate:
+    """The candidate ``name`` (see the module docstring), imported and run in a worker
+    process of its own (:mod:`handgrad.worker`): nothing it does to its interpreter can
+    reach the gate's. ``timeout``: the seconds a case's calls may take (default 60).
+    Raises LoadError (a ValueError) if it cannot be imported or lacks the API."""
+    from handgrad import worker
+
+    if timeout is not None and (not timeout > 0 or timeout == float("inf")):
+        raise LoadError(f"--timeout: expected a positive number of seconds, got {timeout}")
+    return worker.isolated(name, tuple(path), worker.TIMEOUT if timeout is None else timeout)
+
+
+def load_in_process(name: str, path: Sequence[str] = ()) -> Candidate:
+    """Import ``name`` into this process and wrap it for the engine: what the worker does.
+    A module must have manual's API, a ``module:function`` must name a function."""
     from handgrad.adapters import function, module
 
     if not name or not name.strip():

@@ -26,7 +26,7 @@ from handgrad import merge, messages, oracles, report
 from handgrad.api import verify
 from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
-from handgrad.engine import verify_case
+from handgrad.engine import rerun_options, verify_case
 from handgrad.scope import AXES, RELU_AT_ZERO, Scope
 
 
@@ -55,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         failures = [{"test": "handgrad run", "message": text}] if text else []
         s = report.summary(outcome.tally, args.module.name, args.seed, args.cases, not text,
                            time.time() - started, failures, scope,
-                           selection="handgrad run" + (" --no-edge" if args.no_edge else ""))  # fmt: skip
+                           selection="handgrad run" + (" --no-edge" if args.no_edge else ""),
+                           options=rerun_options(args.module, scope.relu_at_zero, scope.l2))  # fmt: skip
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1
@@ -104,6 +105,13 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _positive(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _case(text: str) -> CaseSpec:
     try:
         return CaseSpec.parse(text)
@@ -117,6 +125,8 @@ def _candidate_options(verb: argparse.ArgumentParser) -> None:
                       help="a module with manual's API, module:function, or file.py[:name]")  # fmt: skip
     verb.add_argument("--path", action="append", default=[], metavar="DIR",
                       help="put DIR first on sys.path to import the candidate (repeatable)")  # fmt: skip
+    verb.add_argument("--timeout", type=_positive, default=None, metavar="S",
+                      help="seconds a case's calls may take before it fails (default 60)")  # fmt: skip
     verb.add_argument("--relu-at-zero", default=None, choices=tuple(RELU_AT_ZERO),
                       help="ReLU's derivative at exactly 0: 0 (default), 1 or any")  # fmt: skip
     verb.add_argument("--l2", type=_number, default=None, metavar="R",
@@ -173,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "run" and args.report_dir is not None:
             args.report_dir = args.report_dir.resolve()  # where asked, whatever the cwd later
             writable(args.report_dir)
-        args.module = load_candidate(args.candidate, args.path)
+        args.module = load_candidate(args.candidate, args.path, args.timeout)
         options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
         options |= {"l2": args.l2, "l2_form": args.l2_form, "l2_biases": args.l2_biases}
         args.scope = Scope.of(args.module, **options)

@@ -20,7 +20,7 @@ from handgrad import report
 from handgrad.scope import AXES, Scope
 from handgrad.shard import Shard
 
-SAME = ("candidate", "seed", "random_cases", "scope", "selection", "environment")
+SAME = ("candidate", "options", "seed", "random_cases", "scope", "selection", "environment")
 """What every shard of one run shares: what was verified, which of the gate's tests ran,
 and the versions (handgrad, Python, NumPy, torch, JAX) it ran with."""
 KEYS = (*SAME, "shards", "cases", "fingerprint", "pattern", "rows", "failures", "passed",
@@ -94,4 +94,5 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
                     relu_at_zero=scope["relu_at_zero"], l2=scope["l2"]["strength"],
                     l2_form=scope["l2"]["form"] or None, l2_biases=scope["l2"]["biases"]),
         [str(shard) for shard in shards], first["selection"], first["environment"],
+        first["options"],
     )  # fmt: skip

@@ -23,7 +23,7 @@ import pytest
 from handgrad import oracles, report
 from handgrad.candidate import SCOPE_ATTRIBUTE as ATTRIBUTE
 from handgrad.candidate import Candidate, load_candidate
-from handgrad.engine import CaseResult
+from handgrad.engine import CaseResult, rerun_options
 from handgrad.scope import AXES, L2_KEYS, RELU_AT_ZERO, Scope
 from handgrad.shard import Shard
 
@@ -37,6 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="manual",
         help="a module with manual's API, module:function, or file.py[:name] (default: manual)",
     )
+    group.addoption("--candidate-timeout", type=float, default=None, metavar="S",
+                    help="seconds a case's calls may take before it fails (default 60; "
+                    "handgrad run calls it --timeout)")  # fmt: skip
     group.addoption("--path", action="append", default=[], metavar="DIR",
                     help="put DIR first on sys.path to import the candidate (repeatable)")  # fmt: skip
     group.addoption(
@@ -86,19 +89,34 @@ class Options:
     """The scope options as given (None: not given)."""
     shard: Shard
     path: tuple[str, ...] = ()
+    timeout: float | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(VerifyReport(config, _shard(config)), "handgrad-report")
+    """Check the gate's options before any test runs (a bad one is a UsageError then, not
+    a failure of every test), and register the report writer."""
+    options = _options(config)
+    try:
+        Scope.parse(**options.scope)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    for directory in options.path:
+        if not Path(directory).is_dir():
+            raise pytest.UsageError(f"--path {directory}: not a directory")
+    config.pluginmanager.register(VerifyReport(config, options.shard), "handgrad-report")
 
 
 def _options(config: pytest.Config) -> Options:
     cases = int(config.getoption("cases"))
     if cases < 1:
         raise pytest.UsageError(f"--cases: expected at least 1, got {cases}")
+    timeout = config.getoption("candidate_timeout")
+    if timeout is not None and not 0 < timeout < float("inf"):
+        raise pytest.UsageError(f"--candidate-timeout: expected a positive number, got {timeout}")
     scope = {axis: config.getoption(axis) for axis in SCOPE_OPTIONS}
     return Options(str(config.getoption("candidate")), int(config.getoption("seed")), cases,
-                   scope, _shard(config), tuple(config.getoption("path")))  # fmt: skip
+                   scope, _shard(config), tuple(config.getoption("path")),
+                   config.getoption("candidate_timeout"))  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +135,8 @@ def _shard(config: pytest.Config) -> Shard:
 def candidate(handgrad_options: Options) -> Candidate:
     """The candidate under test; the references' frameworks are configured here."""
     try:
-        loaded = load_candidate(handgrad_options.candidate, handgrad_options.path)
+        loaded = load_candidate(handgrad_options.candidate, handgrad_options.path,
+                                handgrad_options.timeout)  # fmt: skip
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     oracles.configure()
@@ -146,13 +165,16 @@ def handgrad_record(
 
 
 class VerifyReport:
-    def _scope(self) -> Scope | None:
-        """The run's scope, for the report (None if the candidate cannot be loaded)."""
+    def _scope(self) -> tuple[Scope | None, str]:
+        """The run's scope and the options of its rerun commands, for the report (None and
+        "" if the candidate cannot be loaded)."""
         try:
             options = _options(self.config)
-            return Scope.of(load_candidate(options.candidate, options.path), **options.scope)
+            loaded = load_candidate(options.candidate, options.path)
+            scope = Scope.of(loaded, **options.scope)
         except (ValueError, pytest.UsageError):
-            return None
+            return None, ""
+        return scope, rerun_options(loaded, scope.relu_at_zero, scope.l2)
 
     def _selection(self) -> str:
         """Which tests ran, as pytest's -m and -k: shards of one run must agree on it."""
@@ -194,10 +216,11 @@ class VerifyReport:
         directory = self.config.getoption("report_dir")
         if directory and not hasattr(self.config, "workerinput"):
             opt = self.config.getoption
+            scope, options = self._scope()
             s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
                                int(opt("cases")), int(exitstatus) == 0,
                                time.time() - self.started, self.failures,
-                               self._scope(), [str(self.shard)],
-                               self._selection())  # fmt: skip
+                               scope, [str(self.shard)], self._selection(),
+                               options=options)  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

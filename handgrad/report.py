@@ -245,15 +245,21 @@ def environment() -> dict[str, str]:
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
             seconds: float, failures: list[dict[str, str]], scope: Scope | None = None,
             shards: list[str] | None = None, selection: str = "",
-            env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+            env: dict[str, str] | None = None, options: str = "") -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
-    failure) is written as the string "inf". ``shards``: the "i/n" shards it covers
+    failure) is written as the string "inf". ``options``: those that name the candidate
+    and its conventions in a rerun command (default: from ``candidate`` and ``scope``). ``shards``: the "i/n" shards it covers
     (default ["1/1"], the whole run); ``selection``: which of the gate's tests ran (pytest's
     -m and -k); ``env``: the versions it ran with (default: this process's)."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
-    return {"candidate": candidate, "seed": seed, "random_cases": random_cases,
+    if not options:
+        conventions = (f"--relu-at-zero {scope.relu_at_zero}" if scope.relu_at_zero != "0" else "",
+                       scope.l2.as_options())  # fmt: skip
+        options = " ".join([f"--candidate {candidate}", *filter(None, conventions)])
+    return {"candidate": candidate, "options": options, "seed": seed,
+            "random_cases": random_cases,
             "shards": shards or ["1/1"], "cases": tally.cases,
             "fingerprint": f"{tally.fingerprint:016x}",
             "selection": selection,
@@ -293,7 +299,7 @@ def markdown(s: dict[str, Any]) -> str:
         "",
         (
             "ratio = worst |candidate − reference| / tolerance over all cases (≤ 1 passes); "
-            f"rerun a worst case with `python -m handgrad check --candidate {c} --case "
+            f"rerun a worst case with `python -m handgrad check {s['options']} --case "
             "'<worst case>'`"
         ),
         "",

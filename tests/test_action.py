@@ -51,7 +51,7 @@ def test_action_yml_hands_every_input_to_the_script() -> None:
     assert set(mapped.values()) == inputs - used_by_steps
     for variable, name in mapped.items():
         assert action.given({variable: " x "}, name) == "x"
-    read = {*action.OPTIONS, "path", "torch-index-url", "report-dir"}
+    read = {*action.OPTIONS, *action.RENAMED, "path", "l2-biases", "torch-index-url", "report-dir"}
     assert set(mapped.values()) == read
     run_lines = re.findall(r"^\s+run: (.*)$", ACTION_YML, re.MULTILINE)
     assert run_lines == ['python "$GITHUB_ACTION_PATH/.github/action/verify.py"']
@@ -60,15 +60,19 @@ def test_action_yml_hands_every_input_to_the_script() -> None:
 
 def test_the_inputs_become_the_gates_options(tmp_path: Path) -> None:
     env = github_env(tmp_path, **COURSEWORK, HANDGRAD_CASES="300", HANDGRAD_SEED="",
-                     HANDGRAD_DTYPES="float64", HANDGRAD_RELU_AT_ZERO="any")  # fmt: skip
+                     HANDGRAD_DTYPES="float64", HANDGRAD_RELU_AT_ZERO="any", HANDGRAD_L2="0.1",
+                     HANDGRAD_L2_FORM="half", HANDGRAD_L2_BIASES="true",
+                     HANDGRAD_TIMEOUT="9")  # fmt: skip
     out = tmp_path / "reports"
     assert action.pytest_args(env) == [
         "--candidate=coursework_labels_mean", "--cases=300", "--dtypes=float64",
-        "--relu-at-zero=any", f"--report-dir={out}", f"--junitxml={out / 'verify.xml'}",
+        "--relu-at-zero=any", "--l2=0.1", "--l2-form=half", "--candidate-timeout=9",
+        "--l2-biases", f"--path={ROOT / 'tests/candidates'}", f"--report-dir={out}",
+        f"--junitxml={out / 'verify.xml'}",
     ]  # fmt: skip
     session = action.environment(env | {"PYTHONPATH": "/elsewhere",
                                         "HANDGRAD_TORCH_INDEX_URL": "https://torch.example/cpu"})  # fmt: skip
-    assert session["PYTHONPATH"] == f"{ROOT / 'tests/candidates'}:/elsewhere"
+    assert session["PYTHONPATH"] == "/elsewhere"
     assert session["PIP_EXTRA_INDEX_URL"] == "https://torch.example/cpu"
     assert "PIP_EXTRA_INDEX_URL" not in action.environment(env)
 
@@ -105,7 +109,7 @@ def test_it_publishes_the_report_and_passes_on_the_gates_exit_code(tmp_path: Pat
     (install, _), (gate, session) = calls
     assert install[-1] == action.NOX
     assert gate[gate.index("--") + 1 :] == action.pytest_args(env)
-    assert session["PYTHONPATH"] == str(ROOT / "tests/candidates")
+    assert "PYTHONPATH" not in session
     assert (tmp_path / "summary.md").read_text() == "earlier step\n# handgrad verify report\n"
     outputs = (tmp_path / "output").read_text()
     assert f"passed={'true' if code == 0 else 'false'}\n" in outputs

@@ -17,8 +17,11 @@ from pathlib import Path
 
 ACTION = Path(__file__).resolve().parent.parent.parent
 """The action's checkout: this repository, at the ref the caller's ``uses:`` names."""
-OPTIONS = ("candidate", "cases", "seed", "dtypes", "targets", "reductions", "relu-at-zero")
+OPTIONS = ("candidate", "cases", "seed", "dtypes", "targets", "reductions", "relu-at-zero",
+           "l2", "l2-form")  # fmt: skip
 """Inputs passed on to the gate as the pytest option of the same name."""
+RENAMED = {"timeout": "candidate-timeout"}
+"""Inputs passed on under another name (pytest-timeout owns pytest's --timeout)."""
 NOX = "nox>=2025.2.9"
 
 Runner = Callable[..., int]
@@ -43,6 +46,11 @@ def pytest_args(env: Mapping[str, str]) -> list[str]:
     if not given(env, "candidate"):
         raise ValueError("candidate: required, the import name of the module to verify")
     args = [f"--{name}={given(env, name)}" for name in OPTIONS if given(env, name)]
+    args += [f"--{option}={given(env, name)}" for name, option in RENAMED.items()
+             if given(env, name)]  # fmt: skip
+    if given(env, "l2-biases").lower() == "true":
+        args.append("--l2-biases")
+    args.append(f"--path={workspace(env) / (given(env, 'path') or '.')}")
     out = report_dir(env)
     return [*args, f"--report-dir={out}", f"--junitxml={out / 'verify.xml'}"]
 
@@ -54,11 +62,9 @@ def command(env: Mapping[str, str]) -> list[str]:
 
 
 def environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The session's environment: the caller's ``path`` input first on ``PYTHONPATH``
-    (absolute, as nox runs elsewhere), and pip told where CPU-only torch lives."""
+    """The session's environment, with pip told where CPU-only torch lives (the ``path``
+    input goes to the gate as ``--path``, absolute, as nox runs elsewhere)."""
     out = dict(env)
-    path = workspace(env) / (given(env, "path") or ".")
-    out["PYTHONPATH"] = os.pathsep.join(p for p in (str(path), env.get("PYTHONPATH", "")) if p)
     index = given(env, "torch-index-url")
     if index:
         # torch==X then matches X+cpu from this index, which pip prefers to PyPI's X (a

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.adapters.module import takes
-from handgrad.candidate import Arrays, Candidate, CandidateError, declared_scope
+from handgrad.candidate import Arrays, Candidate, CandidateError, calling, declared_scope
 from handgrad.cases import Case
 from handgrad.quantities import FIRST, ROW_WISE
 from handgrad.regularisation import L2
@@ -61,6 +61,7 @@ def run_function(f: Callable[..., Any], name: str, case: Case, l2: L2) -> Arrays
     given = {k: a.copy() for k, a in inputs.items()}
     params = {k: given[k] for k in ("w1", "b1", "w2", "b2")}
     extra = {"l2": l2.strength} if l2 else {}
+    calling(name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.candidate import Arrays, Candidate, CandidateError, LoadError, declared_scope
+from handgrad.candidate import (
+    Arrays,
+    Candidate,
+    CandidateError,
+    LoadError,
+    calling,
+    declared_scope,
+)
 from handgrad.cases import MOVED, Case, case_direction
 from handgrad.quantities import PRODUCTS, QUANTITIES, SECOND
 from handgrad.regularisation import L2
@@ -83,6 +90,12 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...] = ()) -> Candidat
     return Candidate(name, run, own, declared_scope(module), without_l2, path)
 
 
+def calling_step(name: str, step: str) -> str:
+    """Record ``name.step`` as the call in progress (for a hang's or a crash's message)."""
+    calling(f"{name}.{step}")
+    return step
+
+
 def run_module(module: ModuleType, name: str, case: Case, l2: L2) -> Arrays:
     """Run the module on private copies of the inputs and collect every quantity it gives,
     and those of its second-order products along the case's direction.
@@ -97,7 +110,7 @@ def run_module(module: ModuleType, name: str, case: Case, l2: L2) -> Arrays:
     given |= {k: a.copy() for k, a in moved.items()}
     reduction = case.spec.reduction
     extra = {"l2": l2.strength} if l2 else {}
-    step, out, kept = "Params", {}, {}
+    step, out, kept = calling_step(name, "Params"), {}, {}
     fwd: Any = None
     # A candidate's overflow warnings are not the gate's errors: the NaN or inf they leave
     # behind is what gets compared and diagnosed.
@@ -106,23 +119,23 @@ def run_module(module: ModuleType, name: str, case: Case, l2: L2) -> Arrays:
             warnings.simplefilter("ignore", RuntimeWarning)
             params = module.Params(w1=given["w1"], b1=given["b1"], w2=given["w2"],
                                    b2=given["b2"])  # fmt: skip
-            step = "forward"
+            step = calling_step(name, "forward")
             fwd = module.forward(given["x"], params)
             out = _fields(fwd, FORWARD)
             kept = {k: np.array(v, copy=True) for k, v in out.items()}
             if hasattr(module, "cross_entropy") and getattr(fwd, "s2", None) is not None:
-                step = "cross_entropy"
+                step = calling_step(name, "cross_entropy")
                 out["loss"] = np.asarray(module.cross_entropy(fwd.s2, given["y"],
                                                               reduction=reduction, **extra))  # fmt: skip
-            step = "backward"
+            step = calling_step(name, "backward")
             grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction,
                                     **extra)  # fmt: skip
             out |= _fields(grads, GRADIENTS, "dL/d")
             if hasattr(module, "softmax_jacobian") and "p" in out:
-                step = "softmax_jacobian"
+                step = calling_step(name, "softmax_jacobian")
                 out["dp/ds2"] = np.asarray(module.softmax_jacobian(fwd.p))
             if provided:
-                step = "Params"
+                step = calling_step(name, "Params")
                 v = module.Params(**{k: given[f"v.{k}"] for k in MOVED[1:]})
     except Exception as exc:
         raise CandidateError(f"{name}.{step} raised {type(exc).__name__}: {exc} "
@@ -131,6 +144,7 @@ def run_module(module: ModuleType, name: str, case: Case, l2: L2) -> Arrays:
     raised = []
     for product in provided:
         f = getattr(module, product)
+        calling(f"{name}.{product}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

@@ -1,0 +1,193 @@
+"""No candidate can change the gate's arithmetic, hang it, or lose its report.
+
+Each hazard is a habit of real code, written at the top of a candidate module that is
+otherwise manual (correct) or ``no_relu_mask`` (wrong in dL/ds1 and after): the correct
+one must pass, the wrong one must be rejected for its own mistake only, every message must
+reach the user and the report must land where it was asked for. The modules are written
+into a temporary directory and named with ``--path``, as a user's would be.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from handgrad import cli, messages
+from handgrad.candidate import LoadError, load_candidate
+from handgrad.cases import CaseSpec, make_case
+from handgrad.engine import verify_cases
+
+HABITS = {
+    # nnfs.init() (the nnfs book calls it at import): float32 defaults and a float32 dot.
+    "nnfs": """
+        _zeros, _eye, _dot = np.zeros, np.eye, np.dot
+        np.zeros = lambda shape, dtype=np.float32, **k: _zeros(shape, dtype=dtype, **k)
+        np.eye = lambda n, *a, dtype=np.float32, **k: _eye(n, *a, dtype=dtype, **k)
+        np.dot = lambda *a, **k: _dot(*a, **k).astype(np.float32)
+        np.random.seed(0)
+    """,
+    "seterr": 'np.seterr(all="raise")',
+    "chdir": "os.chdir(tempfile.mkdtemp())",
+    "stdout": "sys.stdout = io.StringIO(); sys.stderr = io.StringIO()",
+    # Everyone's global switches: torch's dtype and threads, JAX's x64, the warnings
+    # filters, NumPy's print options and random state.
+    "globals": """
+        import jax, torch
+        torch.set_default_dtype(torch.float64)
+        torch.set_num_threads(3)
+        jax.config.update("jax_enable_x64", False)
+        warnings.simplefilter("error")
+        np.set_printoptions(precision=1, threshold=5)
+        np.random.seed(1234)
+    """,
+}
+BASES = {"correct": "manual", "wrong": "tests.candidates.no_relu_mask"}
+WRONG_IN = {"dL/ds1", "dL/dx", "dL/dw1", "dL/db1"}
+"""Where no_relu_mask is wrong: nothing else may fail."""
+
+
+def write(directory: Path, name: str, habit: str, base: str, backward: str = "") -> str:
+    """A candidate module ``name`` in ``directory``: ``habit`` at import, ``base``'s API."""
+    body = textwrap.dedent(habit).strip()
+    code = (
+        "import io, os, sys, tempfile, time, signal, warnings\nimport numpy as np\n"
+        f"{body}\nfrom {base} import Params, forward, backward, cross_entropy, "
+        "softmax_jacobian\n"
+    )
+    if backward:
+        code += (
+            f"_backward = backward\n\ndef backward(x, y, params, fwd, reduction='mean'):\n"
+            f"    {backward}\n    return _backward(x, y, params, fwd, reduction)\n"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.py").write_text(code)
+    return name
+
+
+def run(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str], *extra: str,
+        cases: int = 40) -> tuple[int, str, dict[str, object]]:  # fmt: skip
+    """``handgrad run`` from a working directory of its own, with a relative --report-dir:
+    (exit code, what it printed, the report)."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        code = cli.main(["run", "--candidate", name, "--path", str(tmp_path / "mods"),
+                         "--cases", str(cases), "--no-edge", "--report-dir", "reports", *extra])  # fmt: skip
+    out = capsys.readouterr().out
+    report = work / "reports" / "verify.json"
+    assert report.is_file(), f"no report at {report}:\n{out}"
+    return code, out, json.loads(report.read_text())
+
+
+@pytest.mark.parametrize("habit", sorted(HABITS))
+def test_a_correct_candidate_with_the_habit_passes(habit: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    name = write(tmp_path / "mods", f"habit_{habit}_correct", HABITS[habit], BASES["correct"])
+    code, out, report = run(tmp_path, name, capsys)
+    assert code == 0, out
+    assert "all 40 cases passed" in out  # the verdict reaches the user
+    assert "report written to" in out
+    assert report["passed"] is True
+
+
+@pytest.mark.parametrize("habit", sorted(HABITS))
+def test_a_wrong_candidate_with_the_habit_is_rejected_for_its_own_mistake_only(
+    habit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = write(tmp_path / "mods", f"habit_{habit}_wrong", HABITS[habit], BASES["wrong"])
+    code, out, report = run(tmp_path, name, capsys)
+    assert code == 1
+    failing = report["failing"]
+    assert isinstance(failing, list)
+    quantities = {f["quantity"] for f in failing}
+    assert "dL/ds1" in quantities, out
+    assert quantities <= WRONG_IN, quantities
+    assert "likely cause: mismatches only where s1 ≤ 0: the ReLU mask" in out
+
+
+SEVEN = CaseSpec(7, 3, 4, 2, "float64", "labels", "mean", "random", 1)
+OTHERS = [CaseSpec(5, 3, 4, 2, "float64", "labels", "mean", "random", s) for s in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("time.sleep(3600) if x.shape[0] == 7 else None", "timed out: no result within 2 s"),
+        ("os._exit(3) if x.shape[0] == 7 else None", "crashed the worker process (exit code 3)"),
+        (
+            "os.kill(os.getpid(), signal.SIGSEGV) if x.shape[0] == 7 else None",
+            "crashed the worker process (killed by signal SIGSEGV)",
+        ),
+        # Not in the list: code written as a script calls sys.exit; it must not end the gate.
+        ("sys.exit(0) if x.shape[0] == 7 else None", "raised SystemExit"),
+    ],
+    ids=["hang", "exit", "segfault", "sys-exit"],
+)
+def test_a_call_that_hangs_or_kills_its_process_fails_its_case_alone(
+    action: str, expected: str, tmp_path: Path
+) -> None:
+    """The case is a failure that names the call; the cases after it, in the same batch,
+    are verified by a new worker."""
+    name = write(tmp_path, "hazard_call", "", "manual", backward=action)
+    loaded = load_candidate(name, (str(tmp_path),), timeout=2)
+    specs = [OTHERS[0], SEVEN, *OTHERS[1:]]
+    results = {str(r.spec): r for r in verify_cases(loaded, [make_case(s) for s in specs])}
+    bad = results[str(SEVEN)]
+    assert expected in bad.error, bad.error
+    assert "hazard_call.backward" in bad.error
+    assert str(SEVEN) in bad.error
+    assert all(results[str(s)].passed for s in OTHERS)
+    assert "contract broken: hazard_call.backward" in messages.summary([bad])
+
+
+def test_a_hang_and_a_crash_still_write_the_report(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    name = write(tmp_path / "mods", "hazard_exit", "", "manual",
+                 backward="os._exit(3) if x.shape[0] % 5 == 0 else None")  # fmt: skip
+    code, out, report = run(tmp_path, name, capsys, "--timeout", "5", cases=30)
+    assert code == 1
+    assert "crashed the worker process (exit code 3)" in out
+    assert int(str(report["candidate_errors"])) > 0
+    failing: list[dict[str, str]] = report["failing"]  # type: ignore[assignment]
+    assert any("crashed" in f["error"] for f in failing if f["quantity"] == "")
+
+
+def test_the_import_runs_in_the_worker_only(tmp_path: Path) -> None:
+    """The gate's own process never imports the candidate: its module-level code (a print,
+    a patch) runs in the worker."""
+    import sys
+
+    name = write(tmp_path, "hazard_marker", "np.HANDGRAD_MARKER = 1", "manual")
+    load_candidate(name, (str(tmp_path),))
+    assert name not in sys.modules
+    import numpy as np
+
+    assert not hasattr(np, "HANDGRAD_MARKER")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("print 'hello'\n", "SyntaxError"),
+        (
+            "raise RuntimeError('demo code at import')\n",
+            "importing it raised RuntimeError: demo code at import",
+        ),
+    ],
+    ids=["python2", "demo-code"],
+)
+def test_a_candidate_that_cannot_be_imported_is_one_line_and_exit_2(
+    code: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.py").write_text(code)
+    with pytest.raises(LoadError, match=expected):
+        load_candidate("broken", (str(tmp_path),))
+    assert cli.main(["run", "--candidate", str(tmp_path / "broken.py")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert f"{tmp_path / 'broken.py'}, line 1" in err
+    assert err.count("\n") == 1, err
