@@ -193,3 +193,40 @@ def test_the_report_lists_what_was_verified_and_every_failure(tmp_path: Path) ->
     assert merged["quantities"] == data["quantities"]
     assert merged["failing"] == data["failing"]
     assert report.markdown(merged).count("5 of 35 quantities verified") == 1
+
+
+MODULE_L2 = """
+import dataclasses
+import numpy as np
+import manual
+from manual import Params, forward, softmax_jacobian
+
+def cross_entropy(s2, y, reduction="mean", l2=0.0{params}):
+    loss = manual.cross_entropy(s2, y, reduction)
+    {penalty}
+
+def backward(x, y, params, fwd, reduction="mean", l2=0.0):
+    g = manual.backward(x, y, params, fwd, reduction)
+    return dataclasses.replace(g, w1=g.w1 + 2 * l2 * params.w1, w2=g.w2 + 2 * l2 * params.w2)
+"""
+
+
+def test_a_module_takes_l2_in_backward_and_in_a_loss_that_is_given_the_params(
+    tmp_path: Path,
+) -> None:
+    """A loss of s2 alone cannot hold a penalty on the weights: it is verified under --l2
+    only when cross_entropy also takes params=, and is otherwise reported not verified."""
+    with_params = MODULE_L2.format(
+        params=", params=None",
+        penalty="return loss + l2 * (np.sum(params.w1**2) + np.sum(params.w2**2))")  # fmt: skip
+    without = MODULE_L2.format(params="", penalty="return loss")
+    (tmp_path / "loss_with_params.py").write_text(with_params)
+    (tmp_path / "loss_without_params.py").write_text(without)
+    l2 = L2(0.1, "full")
+    specs = [S(3, 4, 5, 2), S(6, 2, 3, 4, "float32", "soft", "sum")]
+    for name, loss_verified in (("loss_with_params", True), ("loss_without_params", False)):
+        loaded = load_candidate(name, (str(tmp_path),))
+        results = list(verify_many(loaded, specs, l2=l2))
+        assert all(r.passed for r in results), messages.summary(results)
+        assert (("loss", "torch") in results[0].ratios) is loss_verified
+        assert ("dL/dw1", "torch") in results[0].ratios

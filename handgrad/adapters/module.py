@@ -4,6 +4,10 @@
 gradient). ``cross_entropy`` (the loss), ``softmax_jacobian`` (dp/ds2) and the products
 ``jvp``, ``hvp`` and ``ggn_vp`` are optional, and so is every field of ``forward``'s and
 ``backward``'s results: a field that is absent or ``None`` is a quantity not provided.
+
+Under ``--l2``, ``backward`` and the products are called with ``l2=R``, and
+``cross_entropy`` with ``l2=R, params=params`` if it takes both (a loss of s2 alone has no
+weights to penalise, so otherwise the loss is not verified).
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...] = ()) -> Candidat
                         f"{', '.join(PRODUCTS)} are optional; or name a function as "
                         f"{name}:function)")  # fmt: skip
     own = products(module)
-    calls = ("backward", "cross_entropy", *own)
+    calls = ("backward", *own)
     without_l2 = tuple(f"{name}.{f}" for f in calls
                        if hasattr(module, f) and not takes(getattr(module, f), "l2"))  # fmt: skip
 
@@ -88,6 +92,14 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...] = ()) -> Candidat
         return run_module(module, name, case, l2)
 
     return Candidate(name, run, own, declared_scope(module), without_l2, path)
+
+
+def _gives_loss(module: ModuleType, l2: L2) -> bool:
+    """Whether the module's loss is compared: it has ``cross_entropy``, and under L2 that
+    takes ``l2=`` and ``params=`` (from s2 alone it cannot add a penalty on the weights;
+    then the loss is reported as not verified)."""
+    f = getattr(module, "cross_entropy", None)
+    return f is not None and (not l2 or (takes(f, "l2") and takes(f, "params")))
 
 
 def calling_step(name: str, step: str) -> str:
@@ -123,10 +135,11 @@ def run_module(module: ModuleType, name: str, case: Case, l2: L2) -> Arrays:
             fwd = module.forward(given["x"], params)
             out = _fields(fwd, FORWARD)
             kept = {k: np.array(v, copy=True) for k, v in out.items()}
-            if hasattr(module, "cross_entropy") and getattr(fwd, "s2", None) is not None:
+            if _gives_loss(module, l2) and getattr(fwd, "s2", None) is not None:
                 step = calling_step(name, "cross_entropy")
+                penalty = extra | {"params": params} if l2 else {}
                 out["loss"] = np.asarray(module.cross_entropy(fwd.s2, given["y"],
-                                                              reduction=reduction, **extra))  # fmt: skip
+                                                              reduction=reduction, **penalty))  # fmt: skip
             step = calling_step(name, "backward")
             grads = module.backward(given["x"], given["y"], params, fwd, reduction=reduction,
                                     **extra)  # fmt: skip
