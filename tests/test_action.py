@@ -45,8 +45,8 @@ def test_action_yml_hands_every_input_to_the_script() -> None:
     """Each input reaches the script as the variable it reads, and none is pasted into
     shell code (where a crafted value would run as a command)."""
     block = ACTION_YML.split("\ninputs:\n")[1].split("\noutputs:\n")[0]
-    inputs = set(re.findall(r"^  ([a-z-]+):$", block, re.MULTILINE))
-    mapped = dict(re.findall(r"(HANDGRAD_\w+): \$\{\{ inputs\.([a-z-]+) \}\}", ACTION_YML))
+    inputs = set(re.findall(r"^  ([a-z0-9-]+):$", block, re.MULTILINE))
+    mapped = dict(re.findall(r"(HANDGRAD_\w+): \$\{\{ inputs\.([a-z0-9-]+) \}\}", ACTION_YML))
     used_by_steps = {"python-version", "artifact-name"}  # used by the steps that `uses:` actions
     assert set(mapped.values()) == inputs - used_by_steps
     for variable, name in mapped.items():

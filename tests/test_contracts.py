@@ -82,7 +82,7 @@ def test_l2_without_its_form_or_for_a_function_without_l2_is_refused() -> None:
     loaded = load_candidate(f"{CS231N}:no_l2")
     with pytest.raises(LoadError, match=r"^--l2: .*no_l2 cannot be verified with L2"):
         Scope.of(loaded, l2=0.1, l2_form="full")
-    with pytest.raises(LoadError, match=r"manual.backward, manual.cross_entropy"):
+    with pytest.raises(LoadError, match=r"manual.backward, manual.jvp, manual.hvp, manual.ggn_vp take"):
         Scope.of(load_candidate("manual"), l2=0.1, l2_form="half")
     assert Scope.of(loaded).l2 == L2()
 
