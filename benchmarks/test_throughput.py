@@ -10,6 +10,7 @@ against both references: what the gate's bulk run does per case
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import resource
 import sys
@@ -22,7 +23,7 @@ import pytest
 import torch
 
 from handgrad import oracles
-from handgrad.candidate import load_candidate
+from handgrad.candidate import Candidate, load_candidate
 from handgrad.cases import DTYPES, CaseSpec, random_specs
 from handgrad.engine import verify_many
 from handgrad.messages import summary
@@ -97,10 +98,16 @@ def test_verify_throughput(benchmark: Any) -> None:
         benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median
 
 
+@functools.cache
+def _manual() -> Candidate:
+    """manual, loaded once per process (with its own worker), as a gate's session does."""
+    return load_candidate("manual")
+
+
 def _verify_chunk(specs: list[CaseSpec]) -> tuple[str, int]:
     """Verify ``specs`` in this worker: (the failure summary, "" if none; peak RSS in KiB)."""
     oracles.configure()  # a spawned worker starts with torch's default thread count
-    results = list(verify_many(load_candidate("manual"), specs))
+    results = list(verify_many(_manual(), specs))
     return summary(results), _peak_rss_kib()
 
 

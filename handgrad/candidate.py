@@ -97,6 +97,11 @@ class Candidate:
             raise LoadError(f"--l2: {self.name} cannot be verified with L2 regularisation: "
                             f"{which} take(s) no l2= parameter")  # fmt: skip
 
+    def submit(self, cases: Sequence[Case], l2: L2) -> Callable[[], list[tuple[Arrays, str]]]:
+        """Start ``run_all`` and return what waits for its result: in a worker the candidate
+        runs while the gate computes the references; here it runs when waited for."""
+        return lambda: self.run_all(cases, l2)
+
     def run_all(self, cases: Sequence[Case], l2: L2) -> list[tuple[Arrays, str]]:
         """Every case's (values, error): the error is "" unless it broke the contract, and
         the values are then what it returned before that."""

@@ -137,13 +137,15 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     ``l2`` its regulariser (:mod:`handgrad.regularisation`)."""
     candidate = as_candidate(candidate)
     provided = candidate.products
-    outputs, errors, problems, names = _candidate_values(candidate, batch, l2)
+    # A worker runs the candidate while this process computes the references.
+    pending = candidate.submit(batch.cases, l2)
     # The R{·} and G{·} bounds read the tangents, so the references always give them.
     computed = tuple(p for p in PRODUCTS if p in provided or (provided and p == "jvp"))
     refs = {name: run(batch, computed, l2) for name, run in oracles.BATCHED.items()}
     tol, m = tolerances(batch, next(iter(refs.values())))
     add_l2(tol, m, next(iter(refs.values())), l2)
     convention.apply(batch, refs, tol, relu_at_zero)
+    outputs, errors, problems, names = _candidate_values(candidate, batch, pending())
     got = _pad_candidate(batch, outputs, problems, names)
     B = len(batch)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
@@ -196,16 +198,16 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     return results
 
 
-def _candidate_values(candidate: Candidate, batch: Batch, l2: L2) -> tuple[
+def _candidate_values(candidate: Candidate, batch: Batch,
+                      returned: list[tuple[Arrays, str]]) -> tuple[
         list[Arrays], list[str], dict[tuple[int, str], str], tuple[str, ...]]:  # fmt: skip
-    """Run the candidate on every case: (outputs, errors, contract problems by (case, q),
-    the quantities it provides), the last in the registry's order.
+    """The candidate's results on every case, checked: (outputs, errors, contract problems
+    by (case, q), the quantities it provides), the last in the registry's order.
 
     What it provides is what it returns in any case of the batch: a quantity it gives in
     some cases and not in others is a problem (``ABSENT``) where it is not given, and one
     it never returned because it raised first is ``MISSING``: neither compared nor counted.
     """
-    returned = candidate.run_all(batch.cases, l2)
     given = {q for got, _ in returned for q in got}
     names = tuple(q for q in case_wise(candidate.products) + ROW_WISE if q in given)
     outputs, errors = [got for got, _ in returned], [error for _, error in returned]

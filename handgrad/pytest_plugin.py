@@ -103,7 +103,23 @@ def pytest_configure(config: pytest.Config) -> None:
     for directory in options.path:
         if not Path(directory).is_dir():
             raise pytest.UsageError(f"--path {directory}: not a directory")
+    if _asked_for(config):
+        # The user named a candidate or its conventions: one that cannot be imported, or
+        # cannot take them, stops the run here, before any test.
+        try:
+            Scope.of(load_candidate(options.candidate, options.path, options.timeout),
+                     **options.scope)  # fmt: skip
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from exc
     config.pluginmanager.register(VerifyReport(config, options.shard), "handgrad-report")
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    """Whether the command line names the candidate or any of its options (a test suite
+    that merely has handgrad installed names none, and is left alone)."""
+    given = ("--candidate", "--path", "--l2", "--l2-form", "--l2-biases", "--relu-at-zero",
+             "--candidate-timeout", *(f"--{axis}" for axis in AXES))  # fmt: skip
+    return any(a.split("=", 1)[0] in given for a in config.invocation_params.args)
 
 
 def _options(config: pytest.Config) -> Options:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,9 @@ def test_l2_without_its_form_or_for_a_function_without_l2_is_refused() -> None:
     loaded = load_candidate(f"{CS231N}:no_l2")
     with pytest.raises(LoadError, match=r"^--l2: .*no_l2 cannot be verified with L2"):
         Scope.of(loaded, l2=0.1, l2_form="full")
-    with pytest.raises(LoadError, match=r"manual.backward, manual.jvp, manual.hvp, manual.ggn_vp take"):
+    with pytest.raises(
+        LoadError, match=r"manual.backward, manual.jvp, manual.hvp, manual.ggn_vp take"
+    ):
         Scope.of(load_candidate("manual"), l2=0.1, l2_form="half")
     assert Scope.of(loaded).l2 == L2()
 
@@ -230,3 +234,89 @@ def test_a_module_takes_l2_in_backward_and_in_a_loss_that_is_given_the_params(
         assert all(r.passed for r in results), messages.summary(results)
         assert (("loss", "torch") in results[0].ratios) is loss_verified
         assert ("dL/dw1", "torch") in results[0].ratios
+
+
+BAD_OPTIONS = [
+    (["run", "--cases", "-5"], "--cases: expected an integer of at least 0, got -5"),
+    (["check", "--case", "N=0,D=2,H=3,C=2"], "--case: N: expected an integer of at least 1"),
+    (["check", "--case", "N=two,D=2,H=3,C=2"], "--case: N: expected an integer, got 'two'"),
+    (["run", "--l2", "0.1"], "--l2 needs --l2-form full or half"),
+    (["run", "--l2", "-1", "--l2-form", "full"], "--l2: expected a finite number of at least 0"),
+    (["run", "--l2-biases"], "--l2-biases: needs --l2 R with R > 0"),
+    (["run", "--timeout", "0"], "--timeout: expected a positive number, got '0'"),
+    (["run", "--path", "/no/such/dir"], "--path /no/such/dir: not a directory"),
+    (["run", "--candidate", "manual:nothing"], "--candidate manual:nothing: manual defines no"),
+    (["run", "--candidate", "manual:__doc__"], "__doc__ is a str, not a function"),
+    (["run", "--candidate", "no_such_module_here"], "cannot import 'no_such_module_here'"),
+    (
+        [
+            "run",
+            "--candidate",
+            "tests.candidates.cs231n_style:no_l2",
+            "--l2",
+            "0.1",
+            "--l2-form",
+            "full",
+        ],
+        "no_l2 cannot be verified with L2 regularisation",
+    ),
+    (["run", "--report-dir", "/proc/handgrad-cannot-write"], "--report-dir /proc/handgrad-cannot"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), BAD_OPTIONS,
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else None)  # fmt: skip
+def test_a_bad_option_fails_before_any_case_with_one_line_and_exit_2(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(cli.main(argv))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err, captured.err
+    assert captured.err.count("\n") == 1, captured.err  # one line, no traceback
+    assert "report written" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--candidate", "no_such_module_here"], "cannot import 'no_such_module_here'"),
+        (["--l2", "0.1"], "--l2 needs --l2-form"),
+        (["--cases", "0"], "--cases: expected at least 1"),
+    ],
+    ids=["import", "l2-form", "cases"],
+)
+def test_in_pytest_a_bad_option_is_a_usage_error_before_any_test(extra: list[str],
+                                                                 expected: str) -> None:  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           str(root / "tests" / "test_verify.py"), "-k", "chunk0", *extra],
+                          cwd=root, capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert expected in done.stderr
+    assert "passed" not in done.stdout
+
+
+def test_under_l2_the_finite_differences_and_the_mean_diagnosis_count_the_penalty(
+    tmp_path: Path,
+) -> None:
+    """A candidate that forgets the 1/N of "mean" but adds the penalty right is named for
+    the 1/N (its data term is N × the reference's), and the finite differences of the
+    regularised loss agree with the references."""
+    (tmp_path / "forgot_mean_l2.py").write_text(
+        "import manual\n\n"
+        "def f(x, y, params, reduction='mean', l2=0.0):\n"
+        "    _, _, g = manual.loss_and_gradients(x, y, manual.Params(**params), 'sum')\n"
+        "    return {'dL/dw1': g.w1 + 2 * l2 * params['w1']}\n"
+    )
+    l2 = L2(0.5, "full")
+    spec = S(4, 3, 5, 2, "float64", "labels", "mean", "random", 3)
+    result = verify_case(load_candidate("forgot_mean_l2:f", (str(tmp_path),)), make_case(spec),
+                         l2=l2)  # fmt: skip
+    failure = next(c for c in result.failures if c.reference == "torch")
+    assert "the 1/N of reduction='mean' is missing" in failure.cause
+    opinion = messages.fd_opinion(spec, "dL/dw1", failure.index, l2)
+    assert opinion is not None
+    fd = float(opinion.split(" give ")[1].split()[0])
+    assert abs(fd - failure.want) <= 1e-6 * max(1.0, abs(failure.want))
