@@ -8,8 +8,8 @@ from types import ModuleType
 from handgrad import oracles
 from handgrad.candidate import Candidate, load_candidate
 from handgrad.engine import CaseResult, as_candidate, verify_many
-from handgrad.report import Tally
 from handgrad.scope import Scope
+from handgrad.tally import Tally
 
 
 @dataclass

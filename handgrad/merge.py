@@ -19,6 +19,7 @@ from typing import Any
 from handgrad import report
 from handgrad.scope import AXES, Scope
 from handgrad.shard import Shard
+from handgrad.tally import Tally
 
 SAME = ("candidate", "options", "seed", "random_cases", "scope", "selection", "environment")
 """What every shard of one run shares: what was verified, which of the gate's tests ran,
@@ -79,7 +80,7 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         if differ:
             raise ValueError(f"reports: not shards of one run: they differ in {', '.join(differ)}")
     shards = _shards(summaries)
-    tally = report.Tally()
+    tally = Tally()
     for s in summaries:
         tally.merge({"errors": s["candidate_errors"], "rows": s["rows"],
                      "pattern": s["pattern"], "fingerprint": s["fingerprint"],

@@ -22,8 +22,8 @@ from handgrad.finite_differences import (
 )
 from handgrad.quantities import ORDER, QUANTITIES, downstream
 from handgrad.regularisation import L2, NO_L2
-from handgrad.report import Tally, confined
 from handgrad.scope import AXES
+from handgrad.tally import Tally, confined
 
 FD_MAX_ELEMENTS = 4096
 """Finite differences cost two forward passes per element: only for small cases."""

@@ -26,6 +26,7 @@ from handgrad.candidate import Candidate, load_candidate
 from handgrad.engine import CaseResult, rerun_options
 from handgrad.scope import AXES, L2_KEYS, RELU_AT_ZERO, Scope
 from handgrad.shard import Shard
+from handgrad.tally import Tally
 
 PROPERTY = "handgrad"
 
@@ -174,7 +175,7 @@ def handgrad_record(
 ) -> Iterable[Callable[[Iterable[CaseResult]], None]]:
     """Call it with results to count them in the report; written when the test ends, even
     if it fails."""
-    tally = report.Tally()
+    tally = Tally()
     yield tally.add_all
     # Not record_property: that also writes JUnit properties, which xunit2 forbids.
     request.node.user_properties.append((PROPERTY, json.dumps(tally.as_data())))
@@ -200,7 +201,7 @@ class VerifyReport:
     def __init__(self, config: pytest.Config, shard: Shard) -> None:
         self.config = config
         self.shard = shard
-        self.tally = report.Tally()
+        self.tally = Tally()
         self.failures: list[dict[str, str]] = []
         self.started = time.time()
 

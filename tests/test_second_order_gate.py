@@ -17,6 +17,7 @@ from handgrad.cases import CaseSpec, make_case, moves_x
 from handgrad.compare import compare
 from handgrad.engine import verify_cases
 from handgrad.quantities import PRODUCTS, QUANTITIES, SECOND
+from handgrad.tally import Tally
 from handgrad.tolerance import case_tolerances
 
 S = CaseSpec
@@ -108,7 +109,7 @@ def test_half_of_the_cases_move_x_and_the_batch_pads_the_direction() -> None:
 
 def _results(module: types.ModuleType, specs: list[CaseSpec], relu_at_zero: str = "0") -> Any:
     results = verify_cases(module, [make_case(s) for s in specs], relu_at_zero)
-    tally = report.Tally()
+    tally = Tally()
     tally.add_all(results)
     return results, tally, report.second_order_statement(tally.second_order())
 

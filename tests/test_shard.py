@@ -14,6 +14,7 @@ import pytest
 
 from handgrad import cli, merge, report
 from handgrad.shard import Shard
+from handgrad.tally import Row, Tally
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 3
@@ -40,7 +41,7 @@ def test_a_bad_shard_is_refused_by_name(text: str) -> None:
 
 def test_equal_ratios_name_the_same_worst_case_in_any_order() -> None:
     """Merging is order-free only if ties are broken by the case, not by arrival."""
-    a, b = report.Row("p", "jax", "float64"), report.Row("p", "jax", "float64")
+    a, b = Row("p", "jax", "float64"), Row("p", "jax", "float64")
     for row, order in ((a, ["N=2", "N=1", "N=3"]), (b, ["N=3", "N=1", "N=2"])):
         for case in order:
             row.update(1, 0, 0.5, case)
@@ -91,7 +92,7 @@ def test_merged_shards_equal_the_unsharded_run(tmp_path: Path) -> None:
 
 
 def summary_of(shards: list[str], **changes: Any) -> dict[str, Any]:
-    tally = report.Tally()
+    tally = Tally()
     return report.summary(tally, "manual", 0, 10, True, 1.0, [], None, shards) | changes
 
 
