@@ -144,16 +144,27 @@ def test_a_call_that_hangs_or_kills_its_process_fails_its_case_alone(
     assert "contract broken: hazard_call.backward" in messages.summary([bad])
 
 
-def test_a_hang_and_a_crash_still_write_the_report(tmp_path: Path,
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("os._exit(3)", "crashed the worker process (exit code 3)"),
+        ("time.sleep(3600)", "timed out: no result within 2 s"),
+    ],
+    ids=["crash", "hang"],
+)
+def test_a_hang_and_a_crash_still_write_the_report(action: str, expected: str, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    name = write(tmp_path / "mods", "hazard_exit", "", "manual",
-                 backward="os._exit(3) if x.shape[0] % 5 == 0 else None")  # fmt: skip
-    code, out, report = run(tmp_path, name, capsys, "--timeout", "5", cases=30)
+    name = write(tmp_path / "mods", "hazard_report", "", "manual",
+                 backward=f"{action} if x.shape[0] % 7 == 0 else None")  # fmt: skip
+    code, out, report = run(tmp_path, name, capsys, "--timeout", "2", cases=30)
     assert code == 1
-    assert "crashed the worker process (exit code 3)" in out
+    assert expected in out
     assert int(str(report["candidate_errors"])) > 0
     failing: list[dict[str, str]] = report["failing"]  # type: ignore[assignment]
-    assert any("crashed" in f["error"] for f in failing if f["quantity"] == "")
+    errors = [f["error"] for f in failing if f["quantity"] == ""]
+    assert errors
+    assert all(expected in e and "hazard_report.backward" in e for e in errors)
+    assert report["cases"] == 30  # every case verified, those after a failure included
 
 
 def test_the_import_runs_in_the_worker_only(tmp_path: Path) -> None:
