@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -37,15 +38,19 @@ Arrays = dict[str, NDArray[Any]]
 SCOPE_ATTRIBUTE = "HANDGRAD_SCOPE"
 
 
-CURRENT_CALL: Any = None
-"""In a worker: the shared buffer that names the candidate's call in progress, which the
-gate reads when a case hangs or crashes (:mod:`handgrad.worker`)."""
+RECORD_CALL: Callable[[str], None] | None = None
+"""In a worker: what writes the candidate's call in progress into the page the gate reads
+when a case hangs or crashes (:mod:`handgrad.worker`)."""
+LAST_CALL = ""
+"""The candidate's call in progress, or the last one made."""
 
 
 def calling(call: str) -> str:
     """Record ``call`` as the candidate's call in progress, and return it."""
-    if CURRENT_CALL is not None:
-        CURRENT_CALL.value = call.encode()[: len(CURRENT_CALL) - 1]
+    global LAST_CALL  # noqa: PLW0603 (one process-wide record, read by the worker)
+    LAST_CALL = call
+    if RECORD_CALL is not None:
+        RECORD_CALL(call)
     return call
 
 
@@ -88,7 +93,8 @@ class Candidate:
     @property
     def command(self) -> str:
         """The options that name it again: ``--candidate NAME`` and each ``--path``."""
-        return " ".join([f"--candidate {self.name}", *(f"--path {p}" for p in self.path)])
+        return " ".join([f"--candidate {shlex.quote(self.name)}",
+                         *(f"--path {shlex.quote(p)}" for p in self.path)])  # fmt: skip
 
     def check_l2(self, l2: L2) -> None:
         """A LoadError unless the candidate can take the declared regulariser."""
@@ -142,9 +148,9 @@ def _where(exc: BaseException) -> str:
 
 
 def _module_name(file: Path) -> str:
-    """A module name for a file: its stem if that is an identifier, else made into one."""
-    stem = file.stem
-    return stem if stem.isidentifier() else "_" + re.sub(r"\W", "_", stem)
+    """A module name for a file, made from its stem but its own: a student's ``random.py``
+    or ``signal.py`` must not take the standard library's place in ``sys.modules``."""
+    return "_handgrad_candidate_" + re.sub(r"\W", "_", file.stem)
 
 
 def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:

@@ -183,9 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "run" and args.report_dir is not None:
             args.report_dir = args.report_dir.resolve()  # where asked, whatever the cwd later
             writable(args.report_dir)
-        args.module = load_candidate(args.candidate, args.path, args.timeout)
         options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
         options |= {"l2": args.l2, "l2_form": args.l2_form, "l2_biases": args.l2_biases}
+        Scope.parse(**options)  # the options alone first: importing may take a while
+        args.module = load_candidate(args.candidate, args.path, args.timeout)
         args.scope = Scope.of(args.module, **options)
     except ValueError as exc:
         # One line, not a traceback: the user's module failed to import or lacks the API,

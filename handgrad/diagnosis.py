@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from handgrad.cases import Case
 from handgrad.compare import Comparison
-from handgrad.diagnosis_l2 import diagnose_l2, penalty, regularised
+from handgrad.diagnosis_l2 import BIASES, diagnose_l2, penalty, regularised
 from handgrad.diagnosis_second import diagnose_second
 from handgrad.quantities import QUANTITIES
 from handgrad.regularisation import L2, NO_L2
@@ -123,7 +123,10 @@ def _from_scores(q: str, g: NDArray[Any], case: Case, ref: Arrays, outputs: Arra
     unshifted = (top > overflow) | (top < -underflow)
     global_max = top.max() - top > underflow
     gradients_finite = all(np.isfinite(v).all() for k, v in outputs.items() if k.startswith("dL/"))
-    if q == "loss" and np.isposinf(g).all() and gradients_finite:
+    if q == "loss" and gradients_finite:
+        # A softmax that overflowed or underflowed would have broken the gradients too.
+        if not np.isposinf(g).all():
+            return ""
         logp = s2 - top[:, None] - np.log(np.exp(s2 - top[:, None]).sum(axis=1, keepdims=True))
         small = (logp < -underflow) & (case.target_matrix() > 0)
         if small.any():
@@ -287,7 +290,7 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
     want = ref[q].astype(np.float64)
     g = got.astype(np.float64)
     second = bool(QUANTITIES[q].product)
-    if l2 and q in regularised(l2) and np.isfinite(g).all():
+    if l2 and q in (*regularised(l2), *BIASES) and np.isfinite(g).all():
         cause = _l2(q, case, ref, outputs, l2, tols or {q: tol})
         if cause:
             return cause

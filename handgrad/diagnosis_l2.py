@@ -38,7 +38,8 @@ def penalty(case: Case, coefficient: float, names: tuple[str, ...]) -> Arrays:
 
 
 def regularised(l2: L2) -> tuple[str, ...]:
-    """The quantities the declared penalty changes."""
+    """The quantities the declared penalty changes (a diagnosis also looks at the biases'
+    gradients, which an undeclared penalty on them changes)."""
     return ("loss", "dL/dw1", "dL/dw2", *(BIASES if l2.biases else ()))
 
 
@@ -77,6 +78,11 @@ def diagnose_l2(q: str, case: Case, ref: Arrays, l2: L2, outputs: Arrays, explai
         if explains(q, with_(q, covering)):
             return ("the L2 term also covers the biases (dL/db gains a multiple of b): "
                     "declare --l2-biases if that is the convention")  # fmt: skip
+    if q in regularised(l2) and case.spec.reduction == "mean" and case.spec.N > 1:
+        scaled = {n: v / case.spec.N for n, v in declared.items()}
+        if explains(q, with_(q, scaled)):
+            return ("matches the declared L2 term divided by N: the term is added after the "
+                    "mean over the examples, not before it")  # fmt: skip
     if q in regularised(l2) and explains(q, data(q)):
         what = "the loss" if q == "loss" else q
         return f"{what} matches the value without the declared L2 term: the term is missing there"

@@ -41,11 +41,12 @@ from handgrad.diagnosis import diagnose
 from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, ROW_WISE, case_wise
 from handgrad.regularisation import L2, NO_L2
 from handgrad.tolerance import add_l2, tolerances
+from handgrad.worker import TIMEOUT
 
 Arrays = dict[str, NDArray[Any]]
 MISSING = "missing"
 """The contract problem of a quantity the candidate never returned because it raised."""
-ABSENT = "not returned in this case, though it was in others of the run"
+ABSENT = "not returned in this case, though it was in others of its batch"
 """The contract problem of a quantity a candidate gives in some cases and not in others."""
 
 
@@ -127,7 +128,9 @@ def verify_case(candidate: Candidate | ModuleType, case: Case, relu_at_zero: str
 def rerun_options(candidate: Candidate, relu_at_zero: str, l2: L2) -> str:
     """The options of a rerun command that keep the verdict: the candidate and its conventions."""
     relu = f"--relu-at-zero {relu_at_zero}" if relu_at_zero != "0" else ""
-    return " ".join(o for o in (candidate.command, relu, l2.as_options()) if o)
+    timeout = getattr(getattr(candidate, "worker", None), "timeout", TIMEOUT)
+    limit = f"--timeout {timeout:g}" if timeout != TIMEOUT else ""
+    return " ".join(o for o in (candidate.command, relu, l2.as_options(), limit) if o)
 
 
 def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: str = "0",
@@ -204,8 +207,9 @@ def _candidate_values(candidate: Candidate, batch: Batch,
     """The candidate's results on every case, checked: (outputs, errors, contract problems
     by (case, q), the quantities it provides), the last in the registry's order.
 
-    What it provides is what it returns in any case of the batch: a quantity it gives in
-    some cases and not in others is a problem (``ABSENT``) where it is not given, and one
+    What it provides is what it returns in any case of the batch (a batch holds one dtype
+    and one bucket of shapes): a quantity it gives in some cases and not in others is a
+    problem (``ABSENT``) where it is not given, and one
     it never returned because it raised first is ``MISSING``: neither compared nor counted.
     """
     given = {q for got, _ in returned for q in got}

@@ -79,6 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 SCOPE_OPTIONS = (*AXES, "relu_at_zero", *L2_KEYS)
+LOADED = pytest.StashKey[Candidate]()
+"""The candidate loaded (in its worker) when the options were checked, if they named it."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
         # The user named a candidate or its conventions: one that cannot be imported, or
         # cannot take them, stops the run here, before any test.
         try:
-            Scope.of(load_candidate(options.candidate, options.path, options.timeout),
-                     **options.scope)  # fmt: skip
+            loaded = load_candidate(options.candidate, options.path, options.timeout)
+            Scope.of(loaded, **options.scope)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from exc
+        config.stash[LOADED] = loaded  # the fixture and the report take this one
     config.pluginmanager.register(VerifyReport(config, options.shard), "handgrad-report")
 
 
@@ -149,11 +152,11 @@ def _shard(config: pytest.Config) -> Shard:
 
 
 @pytest.fixture(scope="session")
-def candidate(handgrad_options: Options) -> Candidate:
+def candidate(handgrad_options: Options, pytestconfig: pytest.Config) -> Candidate:
     """The candidate under test; the references' frameworks are configured here."""
     try:
-        loaded = load_candidate(handgrad_options.candidate, handgrad_options.path,
-                                handgrad_options.timeout)  # fmt: skip
+        loaded = pytestconfig.stash.get(LOADED, None) or load_candidate(
+            handgrad_options.candidate, handgrad_options.path, handgrad_options.timeout)  # fmt: skip
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     oracles.configure()
@@ -187,7 +190,8 @@ class VerifyReport:
         "" if the candidate cannot be loaded)."""
         try:
             options = _options(self.config)
-            loaded = load_candidate(options.candidate, options.path)
+            loaded = self.config.stash.get(LOADED, None) or load_candidate(
+                options.candidate, options.path, options.timeout)  # fmt: skip
             scope = Scope.of(loaded, **options.scope)
         except (ValueError, pytest.UsageError):
             return None, ""

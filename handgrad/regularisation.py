@@ -29,10 +29,12 @@ class L2:
 
     def __post_init__(self) -> None:
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
-            raise TypeError(f"--l2: expected a number, got {self.strength!r}")
+            raise ValueError(f"--l2: expected a number, got {self.strength!r}")  # noqa: TRY004 (a usage error)
         if not math.isfinite(self.strength) or self.strength < 0:
             raise ValueError(f"--l2: expected a finite number of at least 0, got {self.strength}")
         object.__setattr__(self, "strength", float(self.strength))
+        if not isinstance(self.biases, bool):
+            raise ValueError(f"--l2-biases: expected True or False, got {self.biases!r}")  # noqa: TRY004
         if self.form and self.form not in FORMS:
             raise ValueError(f"--l2-form: expected one of {', '.join(FORMS)}, got {self.form!r}")
         if self.strength and not self.form:

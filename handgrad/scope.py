@@ -83,8 +83,7 @@ class Scope:
         if relu is not None:
             values["relu_at_zero"] = relu.strip()
         if l2:
-            values["l2"] = L2(l2.get("l2", 0.0), l2.get("l2_form", ""),
-                              bool(l2.get("l2_biases", False)))  # fmt: skip
+            values["l2"] = L2(l2.get("l2", 0.0), l2.get("l2_form", ""), l2.get("l2_biases", False))
         return cls(**values)
 
     @classmethod

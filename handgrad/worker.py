@@ -3,29 +3,37 @@
 A candidate is foreign code. At import or in its calls it may patch NumPy (``nnfs.init()``
 makes ``np.zeros`` float32), set NumPy's error state to raise, change torch's or JAX's
 settings, the warnings filters, the working directory or the standard streams; it may
-hang or kill its interpreter. So it runs in a worker process (``multiprocessing``'s
-"spawn": a fresh interpreter that inherits nothing but ``sys.path`` and the working
-directory) that imports it, tells the gate what it provides (:class:`Description`), and
-runs its calls case by case, each under NumPy's default error state with floating-point
-warnings ignored. Its patches stay in force for its own calls: they are its arithmetic.
-The gate's references, tolerances, comparisons, messages and report stay in the gate's
-process, untouched.
+hang or kill its interpreter. So it runs in a worker process, ``python -m handgrad.worker``
+(a fresh interpreter; it takes the gate's ``sys.path``, working directory and environment,
+with its BLAS on one thread), that imports it, tells the gate what it provides
+(:class:`Description`), and runs its calls case by case, each under NumPy's default error
+state with floating-point warnings ignored. Its patches of NumPy's functions stay in force
+for its own calls: they are its arithmetic. The gate's references, tolerances,
+comparisons, messages and report stay in the gate's process, untouched. (Not
+``multiprocessing``'s "spawn": that re-runs the gate's ``__main__``, so a user's script
+that calls ``handgrad.verify`` at its top level would start itself again.)
 
 A case whose calls do not return within the time limit, or that kill the worker, is a
-failure of that case, named with the call that was running (the worker writes it into
-shared memory before each call); the worker is replaced and the batch goes on.
+failure of that case, named with the call that was running (the worker writes it into a
+shared page before each call); the worker is replaced and the batch goes on. A worker
+whose gate has gone exits by itself.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
+import mmap
 import os
 import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -41,6 +49,12 @@ TIMEOUT = 60.0
 START_TIMEOUT = 300.0
 """Seconds the worker may take to start and import the candidate."""
 CALL_BYTES = 512
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 in the worker unless the user set them. The gate computes the references while
+the worker runs the candidate, and an idle OpenBLAS thread spins for about 0.1 s after each
+product: a second one in the worker took a core from the gate (measured with
+``benchmarks/isolation.py``: isolation cost 14% of the throughput with the default threads
+and no overlap, 3-8% with one thread and the overlap)."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +68,12 @@ class Description:
     path: tuple[str, ...]
 
 
-def serve(conn: Connection, name: str, path: tuple[str, ...], current: Any) -> None:
+# --- in the worker -----------------------------------------------------------------------
+
+
+def serve(conn: Connection, name: str, path: tuple[str, ...]) -> None:
     """The worker's loop: import the candidate, describe it, then run each batch sent,
-    sending each case's (index, values, error) as soon as it is done."""
-    module.CURRENT_CALL = current
+    sending each case's (batch, index, values, error) as soon as it is done."""
     try:
         loaded = module.load_in_process(name, path)
     except LoadError as exc:
@@ -72,9 +88,9 @@ def serve(conn: Connection, name: str, path: tuple[str, ...], current: Any) -> N
             return
         if message is None:
             return
-        cases, l2 = message
+        batch, cases, l2 = message
         for i, case in enumerate(cases):
-            conn.send((i, *_run_one(loaded, case, l2)))
+            conn.send((batch, i, *_run_one(loaded, case, l2)))
 
 
 def _run_one(loaded: Candidate, case: Case, l2: L2) -> tuple[Arrays, str]:
@@ -85,21 +101,59 @@ def _run_one(loaded: Candidate, case: Case, l2: L2) -> tuple[Arrays, str]:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return loaded.run_all([case], l2)[0]
-    except CandidateError as exc:  # pragma: no cover (run_all catches it)
-        return exc.partial, str(exc)
     except BaseException as exc:  # noqa: BLE001 (SystemExit in code written as a script)
-        current = module.CURRENT_CALL
-        call = bytes(current.value).decode(errors="replace") if current is not None else ""
-        return {}, f"{call or loaded.name} raised {type(exc).__name__}: {exc} ({case.spec})"
+        call = module.LAST_CALL or loaded.name
+        return {}, f"{call} raised {type(exc).__name__}: {exc} ({case.spec})"
 
 
-def _how(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
+def _watch_parent(parent: int) -> None:
+    """Exit when the gate has gone (a hung call would otherwise run on for ever)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def main(argv: Sequence[str]) -> None:
+    """``python -m handgrad.worker CONN_FD CALL_FD``: the gate's end of the pipe and the
+    shared page for the call in progress are inherited file descriptors."""
+    conn = Connection(int(argv[0]))
+    page = mmap.mmap(int(argv[1]), CALL_BYTES)
+
+    def record(call: str) -> None:
+        data = call.encode(errors="replace")[: CALL_BYTES - 1]
+        page[:] = data + bytes(CALL_BYTES - len(data))
+
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    name, path, sys_path = conn.recv()
+    sys.path[:] = sys_path
+    module.RECORD_CALL = record
+    serve(conn, name, tuple(path))
+
+
+# --- in the gate ---------------------------------------------------------------------------
+
+
+def _how(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
         try:
-            return f"killed by signal {signal.Signals(-exitcode).name}"
+            return f"killed by signal {signal.Signals(-returncode).name}"
         except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _stop(process: subprocess.Popen[bytes], conn: Connection, page: Any) -> None:
+    try:
+        conn.send(None)
+        process.wait(1)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
+    if process.poll() is None:
+        process.kill()
+        process.wait(5)
+    conn.close()
+    page.close()
 
 
 @dataclass
@@ -112,28 +166,38 @@ class Worker:
     description: Description | None = None
     _process: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
-    _current: Any = field(default=None, repr=False)
+    _page: Any = field(default=None, repr=False)
+    _finalizer: Any = field(default=None, repr=False)
+    _batch: int = 0
+    _open: bool = False
 
     def start(self) -> Description:
-        context = multiprocessing.get_context("spawn")
-        self._current = context.Array("c", CALL_BYTES, lock=False)
-        parent, child = context.Pipe()
-        self._process = context.Process(target=serve, daemon=True, name=f"handgrad {self.name}",
-                                        args=(child, self.name, self.path, self._current))  # fmt: skip
-        with _one_blas_thread():
-            self._process.start()
+        parent, child = Pipe()
+        with tempfile.TemporaryFile() as file:
+            file.truncate(CALL_BYTES)
+            self._page = mmap.mmap(file.fileno(), CALL_BYTES)
+            fds = (child.fileno(), file.fileno())
+            env = os.environ | {k: "1" for k in BLAS_THREADS if k not in os.environ}
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "handgrad.worker", *map(str, fds)],
+                pass_fds=fds, env=env, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
         child.close()
-        self._conn = parent
-        weakref.finalize(self, _stop, self._process, parent)
-        if not parent.poll(START_TIMEOUT):
-            self.stop()
-            raise LoadError(f"--candidate {self.name}: importing it took more than "
-                            f"{START_TIMEOUT:g} s")  # fmt: skip
+        self._conn, self._open = parent, False
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _stop, self._process, parent, self._page)
+        parent.send((self.name, self.path, list(sys.path)))
         try:
+            if not parent.poll(START_TIMEOUT):
+                self.stop()
+                raise LoadError(f"--candidate {self.name}: importing it took more than "
+                                f"{START_TIMEOUT:g} s")  # fmt: skip
             kind, payload = parent.recv()
-        except EOFError:
-            self._process.join(5)
-            how = _how(self._process.exitcode)
+        except (EOFError, OSError):
+            self._process.wait(5)
+            how = _how(self._process.returncode)
+            self.stop()
             raise LoadError(f"--candidate {self.name}: importing it crashed ({how})") from None
         if kind == "load-error":
             self.stop()
@@ -143,80 +207,77 @@ class Worker:
         return description
 
     def stop(self) -> None:
-        if self._process is not None:
-            _stop(self._process, self._conn)
+        if self._finalizer is not None:
+            self._finalizer()
 
     def call(self) -> str:
         """The candidate's call that was running last."""
-        return bytes(self._current.value).decode(errors="replace") or f"{self.name} (import)"
-
-    def run_all(self, cases: Sequence[Case], l2: L2) -> list[tuple[Arrays, str]]:
-        """Every case's (values, error), as :meth:`Candidate.run_all`; a case that hangs or
-        kills the worker is an error of that case, and the rest go on in a new worker."""
-        return self.submit(cases, l2)()
+        return bytes(self._page[:]).split(b"\0", 1)[0].decode(errors="replace") or self.name
 
     def submit(self, cases: Sequence[Case], l2: L2) -> Callable[[], list[tuple[Arrays, str]]]:
-        """Send the cases now; the function returned collects their results."""
-        self._conn.send((list(cases), l2))
+        """Send the cases now; the function returned collects their results. A batch that
+        was never collected (its caller raised in between) is dropped with its worker, so
+        that its results cannot be taken for the next batch's."""
+        if self._open:
+            self._restart()
+        batch = self._send(list(cases), l2)
 
         def collect() -> list[tuple[Arrays, str]]:
+            nonlocal batch
             out: list[tuple[Arrays, str]] = []
             while True:
                 for case in cases[len(out) :]:
-                    message, failure = self._receive(case)
+                    message, failure = self._receive(case, batch)
                     if message is None:
                         out.append(({}, failure))
-                        self.stop()
-                        self.start()
                         break
-                    out.append((message[1], message[2]))
+                    out.append((message[2], message[3]))
+                else:
+                    self._open = False
+                    return out
+                # It hung or died: a new worker, also when that was the batch's last case.
+                try:
+                    self._restart()
+                except LoadError as exc:
+                    why = f"not run: the worker could not be restarted ({exc})"
+                    return out + [({}, f"{why} ({case.spec})") for case in cases[len(out) :]]
                 if len(out) == len(cases):
                     return out
-                self._conn.send((list(cases[len(out) :]), l2))
+                batch = self._send(list(cases[len(out) :]), l2)
 
         return collect
 
-    def _receive(self, case: Case) -> tuple[Any, str]:
-        """(the case's message, "") once it comes; (None, why) if it never will."""
+    def _send(self, cases: list[Case], l2: L2) -> int:
+        self._batch += 1
         try:
-            if not self._conn.poll(self.timeout):
-                return None, (f"{self.call()} timed out: no result within {self.timeout:g} s "
-                              f"({case.spec}); its worker was replaced")  # fmt: skip
-            return self._conn.recv(), ""
+            self._conn.send((self._batch, cases, l2))
+        except OSError:  # it died between batches: a new one, once
+            self._restart()
+            self._batch += 1
+            self._conn.send((self._batch, cases, l2))
+        self._open = True
+        return self._batch
+
+    def _restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _receive(self, case: Case, batch: int) -> tuple[Any, str]:
+        """(the case's message, "") once it comes; (None, why) if it never will. Messages
+        of an earlier batch are dropped."""
+        try:
+            while True:
+                if not self._conn.poll(self.timeout):
+                    return None, (f"{self.call()} timed out: no result within "
+                                  f"{self.timeout:g} s ({case.spec}); its worker was replaced")  # fmt: skip
+                message = self._conn.recv()
+                if message[0] == batch:
+                    return message, ""
         except (EOFError, OSError):
-            self._process.join(5)
+            self._process.wait(5)
             return None, (f"{self.call()} crashed the worker process "
-                          f"({_how(self._process.exitcode)}) ({case.spec}); its worker was "
+                          f"({_how(self._process.returncode)}) ({case.spec}); its worker was "
                           "replaced")  # fmt: skip
-
-
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """The worker's environment: its BLAS on one thread, unless the user set otherwise.
-    The gate computes the references while the worker runs the candidate, and an idle
-    OpenBLAS thread spins for about 0.1 s after each product: a second one in the worker
-    took a core from the gate (measured: isolation cost 14% of the throughput, 10% with
-    the two overlapped, less with one thread)."""
-    set_here = [k for k in BLAS_THREADS if k not in os.environ]
-    os.environ.update(dict.fromkeys(set_here, "1"))
-    try:
-        yield
-    finally:
-        for k in set_here:
-            del os.environ[k]
-
-
-def _stop(process: Any, conn: Any) -> None:
-    with contextlib.suppress(OSError, ValueError):  # it may be gone already
-        conn.send(None)
-    process.join(1)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
-    conn.close()
 
 
 @dataclass(frozen=True)
@@ -239,9 +300,17 @@ def isolated(name: str, path: tuple[str, ...], timeout: float = TIMEOUT) -> Isol
     d = worker.start()
 
     def run(case: Case, l2: L2) -> Arrays:
-        values, error = worker.run_all([case], l2)[0]
+        values, error = worker.submit([case], l2)()[0]
         if error:
             raise CandidateError(error, values)
         return values
 
     return Isolated(d.name, run, d.products, d.declared, d.without_l2, d.path, worker)
+
+
+if __name__ == "__main__":
+    # Run as handgrad.worker, not as __main__: the gate unpickles what it sends by the
+    # module's own name.
+    from handgrad.worker import main as _main
+
+    _main(sys.argv[1:])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from handgrad import cli, messages
-from handgrad.candidate import LoadError, load_candidate
+from handgrad.candidate import Candidate, LoadError, load_candidate
 from handgrad.cases import DTYPES, CaseSpec, make_case, random_specs
 from handgrad.compare import Comparison
 from handgrad.engine import CaseResult, verify_cases, verify_many
@@ -42,9 +42,15 @@ SPECS = (
 
 
 @cache
+def load(name: str) -> Candidate:
+    """Catalog entry ``name``, loaded once per test process (each load starts a worker)."""
+    return load_candidate(f"tests.candidates.{name}")
+
+
+@cache
 def run_gate(name: str) -> tuple[list[CaseResult], list[Comparison], str]:
     """(results, failed comparisons, every message) over every spec."""
-    module = load_candidate(f"tests.candidates.{name}")
+    module = load(name)
     declared = Scope.of(module)  # its conventions (ReLU at 0, L2); every target and reduction
     results = verify_cases(module, [make_case(s) for s in SPECS], declared.relu_at_zero,
                            declared.l2)  # fmt: skip
@@ -63,11 +69,13 @@ FALSE_ALARM_CASES = 2000
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", CORRECT)
+@pytest.mark.parametrize("name", [n for n in CORRECT if n != "l2_biases:candidate"])
 def test_correct_variant_has_no_false_alarm(name: str, dtype: str) -> None:
     """Every correct variant, written in its own order of operations, passes 2,000 random
-    cases per dtype: no check (against a reference or an invariant) demands manual's order."""
-    module = load_candidate(f"tests.candidates.{name}")
+    cases per dtype: no check (against a reference or an invariant) demands manual's order.
+    (The L2 penalty over the biases too is left to the shorter runs below: the two forms
+    over the weights carry the L2 run here, and CI's time is counted.)"""
+    module = load(name)
     declared = Scope.of(module)
     specs = random_specs(20 + DTYPES.index(dtype), FALSE_ALARM_CASES, dtype=dtype)
     results = list(verify_many(module, specs, declared.relu_at_zero, declared.l2))
@@ -238,7 +246,7 @@ def test_correct_variant_passes_under_every_scope(name: str, options: dict[str, 
     """Declaring a narrower scope or a looser ReLU convention never fails a correct
     implementation: 40 random cases and every edge case inside each scope (with the
     candidate's own declared L2, if any)."""
-    module = load_candidate(f"tests.candidates.{name}")
+    module = load(name)
     scope = Scope.of(module, **options)
     specs = scope.random_specs(30, 40) + scope.edge_specs(30)
     failure = messages.summary(list(verify_many(module, specs, scope.relu_at_zero, scope.l2)))

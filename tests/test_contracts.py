@@ -148,7 +148,7 @@ def test_a_quantity_given_in_some_cases_only_fails_where_it_is_absent(tmp_path: 
     results = {r.spec.N: r for r in verify_many(load_candidate(name), specs)}
     assert results[5].passed
     assert [c.problem for c in results[3].failures if c.quantity == "dL/dx"] == [
-        "not returned in this case, though it was in others of the run"] * 2  # fmt: skip
+        "not returned in this case, though it was in others of its batch"] * 2  # fmt: skip
 
 
 def test_a_file_whose_stem_is_not_an_identifier_and_path(tmp_path: Path) -> None:

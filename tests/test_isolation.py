@@ -19,6 +19,7 @@ from handgrad import cli, messages
 from handgrad.candidate import LoadError, load_candidate
 from handgrad.cases import CaseSpec, make_case
 from handgrad.engine import verify_cases
+from handgrad.regularisation import NO_L2
 
 HABITS = {
     # nnfs.init() (the nnfs book calls it at import): float32 defaults and a float32 dot.
@@ -202,3 +203,13 @@ def test_a_candidate_that_cannot_be_imported_is_one_line_and_exit_2(
     assert expected in err
     assert f"{tmp_path / 'broken.py'}, line 1" in err
     assert err.count("\n") == 1, err
+
+
+def test_a_batch_never_collected_cannot_be_taken_for_the_next() -> None:
+    """A batch sent to the worker whose results were never collected (its caller raised in
+    between) must not answer for the next batch."""
+    loaded = load_candidate("manual")
+    loaded.submit([make_case(s) for s in OTHERS], NO_L2)  # never collected
+    ((values, error),) = loaded.submit([make_case(SEVEN)], NO_L2)()
+    assert not error
+    assert values["s1"].shape == (SEVEN.N, SEVEN.H)
