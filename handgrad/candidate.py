@@ -36,6 +36,8 @@ from handgrad.regularisation import L2
 
 Arrays = dict[str, NDArray[Any]]
 SCOPE_ATTRIBUTE = "HANDGRAD_SCOPE"
+TIMEOUT = 60.0
+"""Seconds a case's calls may take, by default (``--timeout``)."""
 
 
 RECORD_CALL: Callable[[str], None] | None = None
@@ -198,7 +200,7 @@ def load_candidate(name: str, path: Sequence[str] = (), timeout: float | None = 
 
     if timeout is not None and (not timeout > 0 or timeout == float("inf")):
         raise LoadError(f"--timeout: expected a positive number of seconds, got {timeout}")
-    return worker.isolated(name, tuple(path), worker.TIMEOUT if timeout is None else timeout)
+    return worker.isolated(name, tuple(path), TIMEOUT if timeout is None else timeout)
 
 
 def load_in_process(name: str, path: Sequence[str] = ()) -> Candidate:

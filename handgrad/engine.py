@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from handgrad import convention, jacobian, oracles
 from handgrad.adapters import module as module_adapter
 from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
-from handgrad.candidate import Candidate
+from handgrad.candidate import TIMEOUT, Candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
     INVARIANT,
@@ -41,7 +41,6 @@ from handgrad.diagnosis import diagnose
 from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, ROW_WISE, case_wise
 from handgrad.regularisation import L2, NO_L2
 from handgrad.tolerance import add_l2, tolerances
-from handgrad.worker import TIMEOUT
 
 Arrays = dict[str, NDArray[Any]]
 MISSING = "missing"

@@ -40,12 +40,10 @@ from typing import Any
 import numpy as np
 
 from handgrad import candidate as module
-from handgrad.candidate import Arrays, Candidate, CandidateError, LoadError
+from handgrad.candidate import TIMEOUT, Arrays, Candidate, CandidateError, LoadError
 from handgrad.cases import Case
 from handgrad.regularisation import L2
 
-TIMEOUT = 60.0
-"""Seconds a case's calls may take, by default (``--timeout``)."""
 START_TIMEOUT = 300.0
 """Seconds the worker may take to start and import the candidate."""
 CALL_BYTES = 512

@@ -45,9 +45,10 @@ def penalty(w1: Array, b1: Array, w2: Array, b2: Array, l2: Array | float,
 
 
 def loss(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
-         l2: Array | float = 0.0, l2_biases: bool = False) -> Array:  # fmt: skip
-    """The regularised loss: cross-entropy plus the L2 penalty (none at l2 = 0)."""
-    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+         l2: Array | float | None = None, l2_biases: bool = False) -> Array:  # fmt: skip
+    """The loss: cross-entropy, plus the L2 penalty when ``l2`` is given."""
+    data = loss_from_s1(x @ w1 + b1, w2, b2, y, reduction)
+    return data if l2 is None else data + penalty(w1, b1, w2, b2, l2, l2_biases)
 
 
 def softmax_jacobian(s2: Array) -> Array:
@@ -64,7 +65,7 @@ def reference(
     w2: Array,
     b2: Array,
     reduction: str,
-    l2: Array | float = 0.0,
+    l2: Array | float | None = None,
     l2_biases: bool = False,
 ) -> dict[str, Array]:
     """Loss, intermediates and every gradient (the Jacobian is separate:
@@ -99,24 +100,26 @@ PARAMS = ("x", "w1", "b1", "w2", "b2")
 
 
 def forward(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
-            l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+            l2: Array | float | None = None, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """The forward pass and the (regularised) loss, for forward mode."""
     s1 = x @ w1 + b1
     o1 = jax.nn.relu(s1)
     s2 = o1 @ w2 + b2
-    value = loss_from_s2(s2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+    value = loss_from_s2(s2, y, reduction)
+    if l2 is not None:
+        value = value + penalty(w1, b1, w2, b2, l2, l2_biases)
     return {"s1": s1, "o1": o1, "s2": s2, "p": jax.nn.softmax(s2, axis=1), "loss": value}
 
 
 def gradients(x: Array, w1: Array, b1: Array, w2: Array, b2: Array, y: Array, reduction: str,
-              l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+              l2: Array | float | None = None, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
     out = reference(x, y, w1, b1, w2, b2, reduction, l2, l2_biases)
     return {k: v for k, v in out.items() if k.startswith("dL/")}
 
 
 def jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
-        l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+        l2: Array | float | None = None, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Forward mode: the tangent of s1, o1, s2, p and L along ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2,
     ḃ2; ẋ zero to hold x fixed)."""
     out: dict[str, Array]
@@ -126,7 +129,7 @@ def jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduc
 
 
 def hvp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
-        l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+        l2: Array | float | None = None, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Forward-over-reverse: the tangent of every gradient. At dL/dx … dL/db2 it is the
     Hessian in (x, w1, b1, w2, b2) times the direction."""
     out: dict[str, Array]
@@ -153,7 +156,7 @@ def penalty_terms(params: tuple[Array, ...], tangents: tuple[Array, ...], l2: Ar
 
 
 def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, reduction: str,
-           l2: Array | float = 0.0, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
+           l2: Array | float | None = None, l2_biases: bool = False) -> dict[str, Array]:  # fmt: skip
     """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
     gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates.
     The L2 penalty is its own Gauss-Newton term (its Hessian): Gv gains its Hessian times
@@ -171,7 +174,10 @@ def ggn_vp(primals: tuple[Array, ...], tangents: tuple[Array, ...], y: Array, re
     gx, gw1, gb1, gw2, gb2 = jax.vjp(s2_of, *primals)[1](hjv)
     (go1,) = jax.vjp(lambda o1: o1 @ w2 + b2, jax.nn.relu(x @ w1 + b1))[1](hjv)
     (gs1,) = jax.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
-    pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
-    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx,
-            "dL/dw1": gw1 + pen["H·dL/dw1"], "dL/db1": gb1 + pen["H·dL/db1"],
-            "dL/dw2": gw2 + pen["H·dL/dw2"], "dL/db2": gb2 + pen["H·dL/db2"]}  # fmt: skip
+    out = {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
+           "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip
+    if l2 is not None:
+        pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
+        for name in ("dL/dw1", "dL/db1", "dL/dw2", "dL/db2"):
+            out[name] = out[name] + pen[f"H·{name}"]
+    return out

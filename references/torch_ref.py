@@ -41,9 +41,10 @@ def penalty(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, l2: Tensor | float,
 
 
 def loss(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor, reduction: str,
-         l2: Tensor | float = 0.0, l2_biases: bool = False) -> Tensor:  # fmt: skip
-    """The regularised loss: cross-entropy plus the L2 penalty (none at l2 = 0)."""
-    return loss_from_s1(x @ w1 + b1, w2, b2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+         l2: Tensor | float | None = None, l2_biases: bool = False) -> Tensor:  # fmt: skip
+    """The loss: cross-entropy, plus the L2 penalty when ``l2`` is given."""
+    data = loss_from_s1(x @ w1 + b1, w2, b2, y, reduction)
+    return data if l2 is None else data + penalty(w1, b1, w2, b2, l2, l2_biases)
 
 
 def softmax_jacobian(s2: Tensor) -> Tensor:
@@ -53,7 +54,7 @@ def softmax_jacobian(s2: Tensor) -> Tensor:
 
 
 def reference(x: Tensor, y: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
-              reduction: str, l2: Tensor | float = 0.0,
+              reduction: str, l2: Tensor | float | None = None,
               l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Loss, intermediates and every gradient, as tensors (the Jacobian is separate:
     ``softmax_jacobian(s2)`` works row by row)."""
@@ -87,18 +88,20 @@ PARAMS = ("x", "w1", "b1", "w2", "b2")
 
 
 def forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
-            reduction: str, l2: Tensor | float = 0.0,
+            reduction: str, l2: Tensor | float | None = None,
             l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """The forward pass and the (regularised) loss, for forward mode."""
     s1 = x @ w1 + b1
     o1 = torch.relu(s1)
     s2 = o1 @ w2 + b2
-    value = loss_from_s2(s2, y, reduction) + penalty(w1, b1, w2, b2, l2, l2_biases)
+    value = loss_from_s2(s2, y, reduction)
+    if l2 is not None:
+        value = value + penalty(w1, b1, w2, b2, l2, l2_biases)
     return {"s1": s1, "o1": o1, "s2": s2, "p": torch.softmax(s2, dim=1), "loss": value}
 
 
 def gradients(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tensor,
-              reduction: str, l2: Tensor | float = 0.0,
+              reduction: str, l2: Tensor | float | None = None,
               l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Every gradient, reverse mode (``reference``'s), as a function of the parameters."""
     out = reference(x, y, w1, b1, w2, b2, reduction, l2, l2_biases)
@@ -106,7 +109,7 @@ def gradients(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: Tens
 
 
 def jvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor, reduction: str,
-        l2: Tensor | float = 0.0, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
+        l2: Tensor | float | None = None, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Forward mode (``torch.func.jvp``): the tangent of s1, o1, s2, p and L along
     ``tangents`` (ẋ, ẇ1, ḃ1, ẇ2, ḃ2; ẋ zero to hold x fixed)."""
     f = functools.partial(forward, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
@@ -115,7 +118,7 @@ def jvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor, re
 
 
 def hvp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor, reduction: str,
-        l2: Tensor | float = 0.0, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
+        l2: Tensor | float | None = None, l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Forward-over-reverse: ``torch.func.jvp`` of every gradient. At dL/dx … dL/db2 it is
     the Hessian in (x, w1, b1, w2, b2) times the direction."""
     f = functools.partial(gradients, y=y, reduction=reduction, l2=l2, l2_biases=l2_biases)
@@ -141,7 +144,7 @@ def penalty_terms(params: tuple[Tensor, ...], tangents: tuple[Tensor, ...],
 
 
 def ggn_vp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
-           reduction: str, l2: Tensor | float = 0.0,
+           reduction: str, l2: Tensor | float | None = None,
            l2_biases: bool = False) -> dict[str, Tensor]:  # fmt: skip
     """Gv = Jᵀ H J v: J v by jvp of s2, H (the loss's Hessian in s2) by jvp of its
     gradient, Jᵀ by vjp, also of s2 as a function of o1 and of s1 for the intermediates.
@@ -161,7 +164,10 @@ def ggn_vp(primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...], y: Tensor,
     gx, gw1, gb1, gw2, gb2 = torch.func.vjp(s2_of, *primals)[1](hjv)
     (go1,) = torch.func.vjp(lambda o1: o1 @ w2 + b2, torch.relu(x @ w1 + b1))[1](hjv)
     (gs1,) = torch.func.vjp(s2_of_s1, x @ w1 + b1)[1](hjv)
-    pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
-    return {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx,
-            "dL/dw1": gw1 + pen["H·dL/dw1"], "dL/db1": gb1 + pen["H·dL/db1"],
-            "dL/dw2": gw2 + pen["H·dL/dw2"], "dL/db2": gb2 + pen["H·dL/db2"]}  # fmt: skip
+    out = {"dL/ds2": hjv, "dL/do1": go1, "dL/ds1": gs1, "dL/dx": gx, "dL/dw1": gw1,
+           "dL/db1": gb1, "dL/dw2": gw2, "dL/db2": gb2}  # fmt: skip
+    if l2 is not None:
+        pen = penalty_terms(primals[1:], tangents[1:], l2, l2_biases)
+        for name in ("dL/dw1", "dL/db1", "dL/dw2", "dL/db2"):
+            out[name] = out[name] + pen[f"H·{name}"]
+    return out

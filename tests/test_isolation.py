@@ -22,12 +22,15 @@ from handgrad.engine import verify_cases
 from handgrad.regularisation import NO_L2
 
 HABITS = {
-    # nnfs.init() (the nnfs book calls it at import): float32 defaults and a float32 dot.
+    # nnfs.init() (the nnfs book calls it at import), as its source does it: float32
+    # defaults for np.zeros, np.eye and np.random.randn, a dot taken in float64 and returned
+    # in float32, and a fixed seed.
     "nnfs": """
-        _zeros, _eye, _dot = np.zeros, np.eye, np.dot
+        _zeros, _eye, _randn, _dot = np.zeros, np.eye, np.random.randn, np.dot
         np.zeros = lambda shape, dtype=np.float32, **k: _zeros(shape, dtype=dtype, **k)
         np.eye = lambda n, *a, dtype=np.float32, **k: _eye(n, *a, dtype=dtype, **k)
-        np.dot = lambda *a, **k: _dot(*a, **k).astype(np.float32)
+        np.random.randn = lambda *a: _randn(*a).astype(np.float32)
+        np.dot = lambda *a, **k: _dot(*[x.astype(np.float64) for x in a], **k).astype(np.float32)
         np.random.seed(0)
     """,
     "seterr": 'np.seterr(all="raise")',
