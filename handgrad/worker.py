@@ -161,7 +161,6 @@ class Worker:
     name: str
     path: tuple[str, ...]
     timeout: float = TIMEOUT
-    description: Description | None = None
     _process: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
     _page: Any = field(default=None, repr=False)
@@ -201,7 +200,6 @@ class Worker:
             self.stop()
             raise LoadError(payload)
         description: Description = payload
-        self.description = description
         return description
 
     def stop(self) -> None:
