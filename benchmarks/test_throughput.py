@@ -5,6 +5,10 @@ One case = make the inputs, run manual, run the torch and (batched) JAX referenc
 derive the tolerances and compare every quantity (35 with manual's second-order products)
 against both references: what the gate's bulk run does per case
 (``tests/test_verify.py::test_random_cases``).
+
+Each test runs twice: with manual in its own worker process, as the gate runs every
+candidate (``worker``), and imported into the gate's process (``in-process``), so that the
+cost of isolation is the ratio of the two medians of one run.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ import torch
 from handgrad import oracles
 from handgrad.candidate import Candidate, load_candidate
 from handgrad.cases import DTYPES, CaseSpec, random_specs
-from handgrad.engine import verify_many
+from handgrad.engine import as_candidate, verify_many
 from handgrad.messages import summary
 
 CASES = 500
 SEED = 0
 ROUNDS = 3
 WORKERS = 2
+WAYS = ("worker", "in-process")
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -68,7 +73,19 @@ def _mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
 
-def test_verify_throughput(benchmark: Any) -> None:
+@functools.cache
+def _manual(way: str) -> Candidate:
+    """manual, loaded once per process: in its own worker, as a gate's session does, or
+    imported into this process."""
+    if way == "worker":
+        return load_candidate("manual")
+    import manual
+
+    return as_candidate(manual)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_verify_throughput(benchmark: Any, way: str) -> None:
     """All cases in this process, as one pytest-xdist worker of the gate runs them.
 
     The peak RSS counts from the start of this test: what the session had already
@@ -76,7 +93,7 @@ def test_verify_throughput(benchmark: Any) -> None:
     """
     oracles.configure()  # the engine's torch threads, whatever ran before in this process
     _reset_peak_rss()
-    candidate = load_candidate("manual")
+    candidate = _manual(way)
     specs = _specs()
     # One untimed run over every case compiles the JAX program of every bucket and dtype
     # (~0.3 s each), so that compilation stays out of the timed rounds.
@@ -85,7 +102,7 @@ def test_verify_throughput(benchmark: Any) -> None:
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
         "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
-        "dims": "1..64", "dtypes": {d: sum(s.dtype == d for s in specs) for d in DTYPES},
+        "candidate": way, "dims": "1..64", "dtypes": {d: sum(s.dtype == d for s in specs) for d in DTYPES},
         "torch_threads": torch.get_num_threads(),
     })  # fmt: skip
     results = benchmark.pedantic(lambda: list(verify_many(candidate, specs)), rounds=ROUNDS)
@@ -98,16 +115,10 @@ def test_verify_throughput(benchmark: Any) -> None:
         benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median
 
 
-@functools.cache
-def _manual() -> Candidate:
-    """manual, loaded once per process (with its own worker), as a gate's session does."""
-    return load_candidate("manual")
-
-
-def _verify_chunk(specs: list[CaseSpec]) -> tuple[str, int]:
+def _verify_chunk(way: str, specs: list[CaseSpec]) -> tuple[str, int]:
     """Verify ``specs`` in this worker: (the failure summary, "" if none; peak RSS in KiB)."""
     oracles.configure()  # a spawned worker starts with torch's default thread count
-    results = list(verify_many(_manual(), specs))
+    results = list(verify_many(_manual(way), specs))
     return summary(results), _peak_rss_kib()
 
 
@@ -120,21 +131,26 @@ def pool() -> Iterator[ProcessPoolExecutor]:
     """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(WORKERS, mp_context=context) as executor:
-        for failed, _ in executor.map(_verify_chunk, [_specs()] * WORKERS):
-            assert not failed, failed
+        for way in WAYS:
+            for failed, _ in executor.map(_verify_chunk, [way] * WORKERS, [_specs()] * WORKERS):
+                assert not failed, failed
         yield executor
 
 
-def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecutor) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecutor,
+                                         way: str) -> None:  # fmt: skip
     """The same cases dealt to two processes, as ``nox -s verify`` does with ``-n auto``."""
     specs = _specs()
     chunks = [specs[i::WORKERS] for i in range(WORKERS)]
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
         "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
-        "dims": "1..64", "workers": WORKERS,
+        "candidate": way, "dims": "1..64", "workers": WORKERS,
     })  # fmt: skip
-    outcomes = benchmark.pedantic(lambda: list(pool.map(_verify_chunk, chunks)), rounds=ROUNDS)
+    ways = [way] * WORKERS
+    outcomes = benchmark.pedantic(lambda: list(pool.map(_verify_chunk, ways, chunks)),
+                                  rounds=ROUNDS)  # fmt: skip
     # The largest worker's peak: what each of -n auto's workers needs.
     benchmark.extra_info["peak_rss_mib"] = _mib(max(kib for _, kib in outcomes))
     failed = "\n".join(text for text, _ in outcomes if text)

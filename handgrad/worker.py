@@ -17,6 +17,9 @@ A case whose calls do not return within the time limit, or that kill the worker,
 failure of that case, named with the call that was running (the worker writes it into a
 shared page before each call); the worker is replaced and the batch goes on. A worker
 whose gate has gone exits by itself.
+
+The cases go to the worker pickled (a few KB each); the arrays that come back, up to
+megabytes a case, through a shared file (:mod:`handgrad.transfer`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from handgrad import candidate as module
 from handgrad.candidate import TIMEOUT, Arrays, Candidate, CandidateError, LoadError
 from handgrad.cases import Case
 from handgrad.regularisation import L2
+from handgrad.transfer import Results, shared_file
 
 START_TIMEOUT = 300.0
 """Seconds the worker may take to start and import the candidate."""
@@ -69,9 +73,10 @@ class Description:
 # --- in the worker -----------------------------------------------------------------------
 
 
-def serve(conn: Connection, name: str, path: tuple[str, ...]) -> None:
+def serve(conn: Connection, results: Results, name: str, path: tuple[str, ...]) -> None:
     """The worker's loop: import the candidate, describe it, then run each batch sent,
-    sending each case's (batch, index, values, error) as soon as it is done."""
+    sending each case's (batch, index, values, places, error) as soon as it is done; the
+    arrays among its values are in ``results`` at ``places``."""
     try:
         loaded = module.load_in_process(name, path)
     except LoadError as exc:
@@ -87,8 +92,10 @@ def serve(conn: Connection, name: str, path: tuple[str, ...]) -> None:
         if message is None:
             return
         batch, cases, l2 = message
+        results.end = 0
         for i, case in enumerate(cases):
-            conn.send((batch, i, *_run_one(loaded, case, l2)))
+            values, error = _run_one(loaded, case, l2)
+            conn.send((batch, i, *results.put(values), error))
 
 
 def _run_one(loaded: Candidate, case: Case, l2: L2) -> tuple[Arrays, str]:
@@ -113,10 +120,11 @@ def _watch_parent(parent: int) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    """``python -m handgrad.worker CONN_FD CALL_FD``: the gate's end of the pipe and the
-    shared page for the call in progress are inherited file descriptors."""
+    """``python -m handgrad.worker CONN_FD CALL_FD RESULTS_FD``: the gate's end of the pipe,
+    the shared page for the call in progress and the results' file are inherited."""
     conn = Connection(int(argv[0]))
     page = mmap.mmap(int(argv[1]), CALL_BYTES)
+    results = Results(int(argv[2]))
 
     def record(call: str) -> None:
         data = call.encode(errors="replace")[: CALL_BYTES - 1]
@@ -126,7 +134,7 @@ def main(argv: Sequence[str]) -> None:
     name, path, sys_path = conn.recv()
     sys.path[:] = sys_path
     module.RECORD_CALL = record
-    serve(conn, name, tuple(path))
+    serve(conn, results, name, tuple(path))
 
 
 # --- in the gate ---------------------------------------------------------------------------
@@ -141,7 +149,7 @@ def _how(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
-def _stop(process: subprocess.Popen[bytes], conn: Connection, page: Any) -> None:
+def _stop(process: subprocess.Popen[bytes], conn: Connection, page: Any, results: Any) -> None:
     try:
         conn.send(None)
         process.wait(1)
@@ -152,6 +160,7 @@ def _stop(process: subprocess.Popen[bytes], conn: Connection, page: Any) -> None
         process.wait(5)
     conn.close()
     page.close()
+    results.close()
 
 
 @dataclass
@@ -164,6 +173,7 @@ class Worker:
     _process: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
     _page: Any = field(default=None, repr=False)
+    _results: Any = field(default=None, repr=False)
     _finalizer: Any = field(default=None, repr=False)
     _batch: int = 0
     _open: bool = False
@@ -173,7 +183,8 @@ class Worker:
         with tempfile.TemporaryFile() as file:
             file.truncate(CALL_BYTES)
             self._page = mmap.mmap(file.fileno(), CALL_BYTES)
-            fds = (child.fileno(), file.fileno())
+            self._results = Results(shared_file())
+            fds = (child.fileno(), file.fileno(), self._results.fd)
             env = os.environ | {k: "1" for k in BLAS_THREADS if k not in os.environ}
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "handgrad.worker", *map(str, fds)],
@@ -183,7 +194,8 @@ class Worker:
         self._conn, self._open = parent, False
         if self._finalizer is not None:
             self._finalizer.detach()
-        self._finalizer = weakref.finalize(self, _stop, self._process, parent, self._page)
+        self._finalizer = weakref.finalize(self, _stop, self._process, parent, self._page,
+                                           self._results)  # fmt: skip
         parent.send((self.name, self.path, list(sys.path)))
         try:
             if not parent.poll(START_TIMEOUT):
@@ -227,7 +239,7 @@ class Worker:
                     if message is None:
                         out.append(({}, failure))
                         break
-                    out.append((message[2], message[3]))
+                    out.append((self._results.take(message[2], message[3]), message[4]))
                 else:
                     self._open = False
                     return out

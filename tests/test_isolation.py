@@ -10,9 +10,11 @@ into a temporary directory and named with ``--path``, as a user's would be.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from handgrad import cli, messages
@@ -216,3 +218,51 @@ def test_a_batch_never_collected_cannot_be_taken_for_the_next() -> None:
     ((values, error),) = loaded.submit([make_case(SEVEN)], NO_L2)()
     assert not error
     assert values["s1"].shape == (SEVEN.N, SEVEN.H)
+
+
+class _Tagged(np.ndarray):
+    """A subclass of ndarray, as some libraries return."""
+
+
+def test_results_come_back_as_the_worker_had_them() -> None:
+    """The shared file that carries a batch's arrays (:class:`handgrad.transfer.Results`),
+    written by one side and read by the other as the two processes do: each value's
+    dtype, shape and elements survive, whatever its layout; what is not a plain numeric
+    array (a float, a list, an object array, a subclass) comes back as it was pickled; a
+    case larger than the file grows it; a new batch starts again at the file's start."""
+    from handgrad import transfer
+
+    fd = transfer.shared_file()
+    writer, reader = transfer.Results(fd), transfer.Results(fd)
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((64, 256, 256))  # 32 MiB: past the file's first size
+    first = {
+        "s1": rng.standard_normal((5, 3)).astype(np.float32),
+        "loss": np.float64(1.5) * np.ones(()),  # a 0-d array
+        "dL/dw1": np.asfortranarray(rng.standard_normal((4, 6))),
+        "dL/dx": rng.standard_normal((6, 8))[:, ::2],  # not contiguous
+        "p": np.arange(7, dtype=np.int16),
+        "o1": [1.0, 2.0],
+        "dL/db1": np.array([None, 1.0], dtype=object),
+        "dL/dw2": np.ones((2, 2)).view(_Tagged),
+        "dL/db2": 0.25,
+    }
+    second = {"dp/ds2": big, "s2": np.ones((2, 2), np.float32)}
+    for batch in ([first, second], [second, first]):
+        writer.end = 0
+        sent = [writer.put(values) for values in batch]
+        for values, (rest, block) in zip(batch, sent, strict=True):
+            got = reader.take(rest, block)
+            assert set(got) == set(values)
+            for q, v in values.items():
+                if type(v) is np.ndarray and v.dtype != object:
+                    assert type(got[q]) is np.ndarray, q
+                    assert got[q].dtype == v.dtype, q
+                    assert got[q].shape == v.shape, q
+                    np.testing.assert_array_equal(got[q], v)
+                else:
+                    assert got[q] is v, q  # not in the file: left to the pickled part
+    assert os.fstat(fd).st_size >= big.nbytes
+    writer.close()
+    if reader.map is not None:
+        reader.map.close()
