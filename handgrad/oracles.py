@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from handgrad import jax_cache
 from handgrad.batch import NEG, Batch, batch_size
 from handgrad.cases import MOVED, Case, case_direction
 from handgrad.quantities import CASE_WISE, PRODUCTS, QUANTITIES, SECOND, case_wise, check_keys
@@ -111,9 +112,18 @@ def _finish(batch: Batch, out: dict[str, Any], products: Products) -> Arrays:
 
 
 @functools.cache
-def _jax_program(products: Products, l2_biases: bool | None) -> Any:
+def _jax() -> Any:
+    """JAX, with its persistent compilation cache on (:mod:`handgrad.jax_cache`) before
+    the engine compiles anything."""
     import jax
 
+    jax_cache.enable()
+    return jax
+
+
+@functools.cache
+def _jax_program(products: Products, l2_biases: bool | None) -> Any:
+    jax = _jax()
     from references import jax_ref
 
     return jax.jit(jax.vmap(functools.partial(values, jax_ref, products, l2_biases)))
@@ -163,8 +173,7 @@ number of classes and dtype serves every chunk."""
 
 @functools.cache
 def _jax_jacobian_program() -> Any:
-    import jax
-
+    jax = _jax()
     from references import jax_ref
 
     return jax.jit(jax_ref.softmax_jacobian)
@@ -222,8 +231,7 @@ def torch_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
 
 def jax_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
     """JAX's reference called directly on the case (compiles for this shape)."""
-    import jax
-
+    jax = _jax()
     from references import jax_ref
 
     reg: dict[str, Any] = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}

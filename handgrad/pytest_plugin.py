@@ -218,23 +218,24 @@ class VerifyReport:
         # xdist worker must still send them to the controller.
         if not hasattr(self.config, "workerinput"):
             report.user_properties = [p for p in report.user_properties if p[0] != PROPERTY]
-        if report.failed and report.when == "call":
+        if report.failed:  # a failed test, or an error in its setup or teardown
             crash = getattr(report.longrepr, "reprcrash", None)
             message = str(getattr(crash, "message", report.longreprtext))
             self.failures.append({"test": report.nodeid, "message": message})
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
-        if not self.tally.rows:
-            return
         tr = terminalreporter
-        tr.section("handgrad: worst error/tolerance per quantity × reference × dtype")
-        tr.write_line(f"{'quantity':10} {'reference':9} {'dtype':8} {'cases':>7} "
-                      f"{'failed':>6} {'worst ratio':>11}  status")  # fmt: skip
-        for r in self.tally.as_dicts():
-            tr.write_line(f"{r['quantity']:10} {r['reference']:9} {r['dtype']:8} {r['cases']:7d} "
-                          f"{r['failed']:6d} {r['worst_ratio']:11.3g}  {r['status']}")  # fmt: skip
+        if self.tally.rows:
+            tr.section("handgrad: worst error/tolerance per quantity × reference × dtype")
+            tr.write_line(f"{'quantity':10} {'reference':9} {'dtype':8} {'cases':>7} "
+                          f"{'failed':>6} {'worst ratio':>11}  status")  # fmt: skip
+            for r in self.tally.as_dicts():
+                tr.write_line(f"{r['quantity']:10} {r['reference']:9} {r['dtype']:8} "
+                              f"{r['cases']:7d} {r['failed']:6d} {r['worst_ratio']:11.3g}  "
+                              f"{r['status']}")  # fmt: skip
         directory = self.config.getoption("report_dir")
+        # Written even when no case was verified (a fixture that raised): the report says so.
         if directory and not hasattr(self.config, "workerinput"):
             opt = self.config.getoption
             scope, options = self._scope()

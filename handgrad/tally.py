@@ -178,6 +178,8 @@ class Tally:
 
     def verdict_line(self) -> str:
         """ "N of M quantities verified", and which were not."""
+        if not self.cases:
+            return "no case was verified"
         q = self.quantities()
         line = f"{len(q['verified'])} of {len(NAMES)} quantities verified"
         parts = [n for n in q["not_verified"] if n in FIRST + ROW_WISE]

@@ -63,6 +63,32 @@ def test_the_plugin_is_registered_for_any_test_suite(tmp_path: Path) -> None:
     assert "| dL/dw1 | torch |" in (tmp_path / "reports" / "verify.md").read_text()
 
 
+def test_an_error_before_any_case_still_writes_the_report(tmp_path: Path) -> None:
+    """A fixture that raises before any case is verified: the report is still written,
+    says that no case was verified, and lists the error with its test."""
+    (tmp_path / "test_mine.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture\n"
+        "def broken(candidate):\n"
+        "    raise RuntimeError('the fixture broke')\n\n"
+        "def test_my_backprop(broken, handgrad_record):\n"
+        "    pass\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir",
+         str(tmp_path / "reports"), "test_mine.py"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "verify.json").read_text())
+    assert data["cases"] == 0
+    assert not data["passed"]
+    (failure,) = data["failures"]
+    assert failure["test"] == "test_mine.py::test_my_backprop"
+    assert "the fixture broke" in failure["message"]
+    assert "no case was verified" in (tmp_path / "reports" / "verify.md").read_text()
+
+
 def test_the_wheel_ships_the_gate(tmp_path: Path) -> None:
     """The wheel holds handgrad with manual and references, its command line and its
     pytest plugin."""
