@@ -8,6 +8,7 @@ from types import ModuleType
 from handgrad import oracles
 from handgrad.candidate import Candidate, load_candidate
 from handgrad.engine import CaseResult, as_candidate, verify_many
+from handgrad.progress import counting
 from handgrad.scope import Scope
 from handgrad.tally import Tally
 
@@ -28,14 +29,16 @@ class Outcome:
 def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000, seed: int = 0,
            edge: bool = True, scope: Scope | None = None,
            torch_threads: int = oracles.TORCH_THREADS, path: tuple[str, ...] = (),
-           timeout: float | None = None) -> Outcome:  # fmt: skip
+           timeout: float | None = None, progress: bool = False) -> Outcome:  # fmt: skip
     """Verify ``candidate`` (a module, a loaded Candidate, or a name as ``--candidate``
     takes it, imported with ``path`` first on sys.path, and run in a worker process whose
     calls may take ``timeout`` seconds per case) on ``cases`` random cases drawn
     from ``seed``, plus the named edge cases unless ``edge`` is false, all within
     ``scope`` (default: the candidate's declared ``HANDGRAD_SCOPE``, else the full
     contract). torch runs on ``torch_threads`` threads meanwhile; the caller's setting is
-    restored afterwards. A bad argument is a ValueError before any case runs."""
+    restored afterwards. ``progress`` draws the cases done, the rate and the time left on
+    the standard error stream, if it is a terminal (:mod:`handgrad.progress`). A bad
+    argument is a ValueError before any case runs."""
     import torch
 
     if isinstance(cases, bool) or cases < 0:
@@ -52,7 +55,8 @@ def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000
     before = torch.get_num_threads()
     oracles.configure(torch_threads)
     try:
-        results = list(verify_many(loaded, specs, scope.relu_at_zero, scope.l2))
+        found = verify_many(loaded, specs, scope.relu_at_zero, scope.l2)
+        results = list(counting(found, len(specs)) if progress else found)
     finally:
         oracles.configure(before)
     tally = Tally()

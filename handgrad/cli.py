@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.time()
     scope = args.scope
     outcome = verify(args.module, cases=args.cases, seed=args.seed, edge=not args.no_edge,
-                     scope=scope)  # fmt: skip
+                     scope=scope, progress=True)  # fmt: skip
     text = messages.summary(outcome.results)
     print(scope.describe())
     print(outcome.tally.verdict_line())

@@ -60,13 +60,14 @@ def enable() -> Path | None:
     """
     import jax
 
-    own = jax.config.jax_compilation_cache_dir
+    own = getattr(jax.config, "jax_compilation_cache_dir", None)
     if own:
         return Path(own)
     path = directory()
     if path is None or not writable(path):
         return None
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    update = jax.config.update
+    update("jax_compilation_cache_dir", str(path))  # type: ignore[no-untyped-call]
+    update("jax_persistent_cache_min_compile_time_secs", 0.0)  # type: ignore[no-untyped-call]
+    update("jax_persistent_cache_min_entry_size_bytes", 0)  # type: ignore[no-untyped-call]
     return path
