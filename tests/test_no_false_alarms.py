@@ -12,12 +12,13 @@ forms (``l2_full``, ``l2_half``) and every correct variant, 2,000 cases per dtyp
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 
 import pytest
 
 from handgrad import cases, messages, oracles
 from handgrad.candidate import Candidate, load_candidate
-from handgrad.engine import verify_many
+from handgrad.engine import CaseResult, verify_many
 from handgrad.pytest_plugin import Options
 
 CASES = 10_000
@@ -33,12 +34,14 @@ def _manual() -> Candidate:
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS), ids=lambda c: f"chunk{c}")
 @pytest.mark.parametrize("dtype", cases.DTYPES)
-def test_no_false_alarms(dtype: str, chunk: int, handgrad_options: Options) -> None:
+def test_no_false_alarms(dtype: str, chunk: int, handgrad_options: Options,
+                        handgrad_record: Callable[[Iterable[CaseResult]], None]) -> None:  # fmt: skip
     """``CASES`` random cases per dtype (one in sixteen with a dimension up to 512), every
     target, reduction and stress kind; dealt into chunks for ``-n auto``."""
     seed = handgrad_options.seed + 1 + cases.DTYPES.index(dtype)  # not verify's draws
     specs = cases.random_specs(seed, CASES, dtype=dtype)[chunk::CHUNKS]
     results = list(verify_many(_manual(), specs))
+    handgrad_record(results)  # the worst ratios, in the run's table (and its report)
     assert len(results) == len(specs)
     failure = messages.summary(results)
     assert not failure, failure
