@@ -37,8 +37,9 @@ def install(session: nox.Session, *groups: str) -> None:
 def verify(session: nox.Session) -> None:
     """The gate: every gradient of --candidate (default: manual) against torch and JAX.
 
-    Runs the 10,000-cases-per-dtype no-false-alarm test too, on every core. Pass pytest
-    options after --: ``nox -s verify -- --candidate my.module --seed 3 --cases 5000``.
+    2,000 random cases, the edge cases and Hypothesis shapes, on every core (the gate's own
+    no-false-alarm run is in ``tests``). Pass pytest options after --:
+    ``nox -s verify -- --candidate my.module --seed 3 --cases 5000``.
     Writes reports/verify.md, verify.json and verify.xml (JUnit).
     """
     install(session, "test")

@@ -15,8 +15,10 @@ Where it lives, first that applies:
     ``JAX_COMPILATION_CACHE_DIR``): theirs, untouched;
   - ``$XDG_CACHE_HOME/handgrad/jax``, else ``~/.cache/handgrad/jax``.
 
-A directory that cannot be created or written turns the cache off: the gate runs as
-before, compiling in each process. JAX treats its cache as trusted code, so it is kept in
+A directory that cannot be created or written, or no home directory to put it in, turns
+the cache off: the gate runs as before, compiling in each process. The setting is JAX's,
+for the whole process: where a script calls ``handgrad.verify`` and runs JAX of its own,
+its programs are cached too (``HANDGRAD_JAX_CACHE=0`` keeps them out). JAX treats its cache as trusted code, so it is kept in
 the user's own directory, never a shared one.
 """
 
@@ -35,9 +37,12 @@ def directory() -> Path | None:
     chosen = os.environ.get(VARIABLE, "").strip()
     if chosen.lower() in OFF:
         return None
-    if chosen:
-        return Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        if chosen:
+            return Path(chosen).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no home directory to be found (a container's unnamed user)
+        return None
     return Path(base) / "handgrad" / "jax"
 
 

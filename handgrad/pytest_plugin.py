@@ -221,7 +221,14 @@ class VerifyReport:
         if report.failed:  # a failed test, or an error in its setup or teardown
             crash = getattr(report.longrepr, "reprcrash", None)
             message = str(getattr(crash, "message", report.longreprtext))
-            self.failures.append({"test": report.nodeid, "message": message})
+            if report.when != "call":
+                message = f"error in {report.when}: {message}"
+            # One entry per test: a failed call and an error in its teardown are one failure.
+            same = [f for f in self.failures if f["test"] == report.nodeid]
+            if same:
+                same[0]["message"] += f"\n{message}"
+            else:
+                self.failures.append({"test": report.nodeid, "message": message})
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:

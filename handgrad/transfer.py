@@ -31,6 +31,15 @@ def shared_file() -> int:
         return os.dup(file.fileno())
 
 
+LIMIT = 1 << 27
+"""The most bytes of one batch's arrays the file holds (128 MiB): the worker keeps the
+file's pages while it lives, and what lies beyond goes through the pipe, pickled."""
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // 64) * 64
+
+
 Place = tuple[str, int, tuple[int, ...], str]
 """Where one array lies in the shared file: (quantity, offset, shape, dtype)."""
 
@@ -38,8 +47,8 @@ Place = tuple[str, int, tuple[int, ...], str]
 class Results:
     """One batch's arrays, written by the worker from the file's start, read by the gate.
 
-    One batch is in flight at a time (:meth:`handgrad.worker.Worker.submit`), so each batch starts again at
-    offset 0. The worker grows the file as it needs to; the gate maps it again when a place
+    One batch is in flight at a time (:meth:`handgrad.worker.Worker.submit`), so each
+    batch starts again at offset 0. The worker grows the file as it needs to; the gate maps it again when a place
     lies beyond its map, and copies each case's block out in one piece.
     """
 
@@ -56,20 +65,21 @@ class Results:
 
     def put(self, values: Any) -> tuple[Any, tuple[int, int, list[Place]]]:
         """(what stays to be pickled, (the block's start and end, the places of the arrays
-        written)): a plain numeric array goes into the file; anything else (a float, a
-        list, a tensor) is pickled."""
-        start = self.end = -(-self.end // 64) * 64
+        written)): a plain numeric array goes into the file, up to ``LIMIT`` bytes a batch;
+        anything else (a float, a list, a tensor) is pickled."""
+        start = self.end = _aligned(self.end)
         rest, places = {}, []
         for q, v in values.items() if isinstance(values, dict) else ():
-            if type(v) is not _ndarray or v.dtype.kind not in _NUMERIC:
+            offset = _aligned(self.end)
+            end = offset + (v.nbytes if type(v) is _ndarray else 0)
+            if type(v) is not _ndarray or v.dtype.kind not in _NUMERIC or end > LIMIT:
                 rest[q] = v
                 continue
-            offset = -(-self.end // 64) * 64
-            self.end = offset + v.nbytes
-            if self.size < self.end:
-                self.size = max(2 * self.end, 1 << 24)
+            if self.size < max(end, 1):  # an empty file cannot be mapped
+                self.size = min(max(2 * end, 1 << 24), LIMIT)
                 os.ftruncate(self.fd, self.size)
-            _ndarray(v.shape, v.dtype, buffer=self._mapped(self.end), offset=offset)[...] = v
+            _ndarray(v.shape, v.dtype, buffer=self._mapped(end), offset=offset)[...] = v
+            self.end = end
             places.append((q, offset - start, v.shape, v.dtype.str))
         return (rest if places else values), (start, self.end, places)
 

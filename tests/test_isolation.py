@@ -226,10 +226,13 @@ class _Tagged(np.ndarray):
 
 def test_results_come_back_as_the_worker_had_them() -> None:
     """The shared file that carries a batch's arrays (:class:`handgrad.transfer.Results`),
-    written by one side and read by the other as the two processes do: each value's
-    dtype, shape and elements survive, whatever its layout; what is not a plain numeric
-    array (a float, a list, an object array, a subclass) comes back as it was pickled; a
-    case larger than the file grows it; a new batch starts again at the file's start."""
+    written by one side and read by the other as the two processes do, each case read as
+    soon as it is written: each value's dtype, shape and elements survive, whatever its
+    layout; an empty array first (an empty file cannot be mapped) and a 0-d one; what is
+    not a plain numeric array (a float, a list, an object array, a subclass) comes back
+    as it was, left to the pickled part; a case larger than the file grows it and the
+    reader maps it again; a case past ``LIMIT`` goes to the pickled part; a new batch
+    starts again at the file's start."""
     from handgrad import transfer
 
     fd = transfer.shared_file()
@@ -237,8 +240,9 @@ def test_results_come_back_as_the_worker_had_them() -> None:
     rng = np.random.default_rng(0)
     big = rng.standard_normal((64, 256, 256))  # 32 MiB: past the file's first size
     first = {
+        "dL/ds2": np.zeros((0, 3), np.float32),  # empty, and the file's first array
         "s1": rng.standard_normal((5, 3)).astype(np.float32),
-        "loss": np.float64(1.5) * np.ones(()),  # a 0-d array
+        "loss": np.array(1.5),  # a 0-d array
         "dL/dw1": np.asfortranarray(rng.standard_normal((4, 6))),
         "dL/dx": rng.standard_normal((6, 8))[:, ::2],  # not contiguous
         "p": np.arange(7, dtype=np.int16),
@@ -248,20 +252,28 @@ def test_results_come_back_as_the_worker_had_them() -> None:
         "dL/db2": 0.25,
     }
     second = {"dp/ds2": big, "s2": np.ones((2, 2), np.float32)}
-    for batch in ([first, second], [second, first]):
-        writer.end = 0
-        sent = [writer.put(values) for values in batch]
-        for values, (rest, block) in zip(batch, sent, strict=True):
+    too_big = {"dp/ds2": np.ones(transfer.LIMIT // 8 + 1)}
+    maps = []
+    for batch in ([first, second, too_big], [second, first]):
+        writer.end = 0  # as the worker's loop does at each batch
+        for k, values in enumerate(batch):
+            rest, block = writer.put(values)
+            if k == 0:
+                assert block[0] == 0  # the batch starts at the file's start
             got = reader.take(rest, block)
+            maps.append(reader.map)
             assert set(got) == set(values)
             for q, v in values.items():
-                if type(v) is np.ndarray and v.dtype != object:
+                shared = type(v) is np.ndarray and v.dtype != object and v.nbytes < transfer.LIMIT
+                if shared:
                     assert type(got[q]) is np.ndarray, q
                     assert got[q].dtype == v.dtype, q
                     assert got[q].shape == v.shape, q
                     np.testing.assert_array_equal(got[q], v)
+                    assert q not in rest, q  # it came through the file
                 else:
                     assert got[q] is v, q  # not in the file: left to the pickled part
+    assert maps[0] is not maps[1]  # the reader mapped the grown file again
     assert os.fstat(fd).st_size >= big.nbytes
     writer.close()
     if reader.map is not None:

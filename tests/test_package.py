@@ -85,6 +85,7 @@ def test_an_error_before_any_case_still_writes_the_report(tmp_path: Path) -> Non
     assert not data["passed"]
     (failure,) = data["failures"]
     assert failure["test"] == "test_mine.py::test_my_backprop"
+    assert failure["message"].startswith("error in setup: ")
     assert "the fixture broke" in failure["message"]
     assert "no case was verified" in (tmp_path / "reports" / "verify.md").read_text()
 

@@ -76,6 +76,18 @@ def test_the_cache_directory_follows_the_environment(monkeypatch: pytest.MonkeyP
         assert jax_cache.directory() is None
 
 
+def test_no_home_directory_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container's user with no home directory: no cache, and no crash."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv(jax_cache.VARIABLE, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", no_home)
+    assert jax_cache.directory() is None
+
+
 def test_an_unwritable_directory_is_not_used(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the directory would go")
@@ -89,8 +101,9 @@ def _gate_with_cache(env: dict[str, str]) -> str:
             "out = api.verify('manual', cases=4, edge=False)\n"
             "assert out.passed\n"
             "print(repr(getattr(jax.config, 'jax_compilation_cache_dir', None)))\n")  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=False, env=os.environ | env)  # fmt: skip
+                         text=True, check=False, env=clean | env)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout.strip().splitlines()[-1]
 
