@@ -13,6 +13,7 @@ import json
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,7 +240,7 @@ def test_results_come_back_as_the_worker_had_them() -> None:
     writer, reader = transfer.Results(fd), transfer.Results(fd)
     rng = np.random.default_rng(0)
     big = rng.standard_normal((64, 256, 256))  # 32 MiB: past the file's first size
-    first = {
+    first: dict[str, Any] = {
         "dL/ds2": np.zeros((0, 3), np.float32),  # empty, and the file's first array
         "s1": rng.standard_normal((5, 3)).astype(np.float32),
         "loss": np.array(1.5),  # a 0-d array
@@ -251,8 +252,8 @@ def test_results_come_back_as_the_worker_had_them() -> None:
         "dL/dw2": np.ones((2, 2)).view(_Tagged),
         "dL/db2": 0.25,
     }
-    second = {"dp/ds2": big, "s2": np.ones((2, 2), np.float32)}
-    too_big = {"dp/ds2": np.ones(transfer.LIMIT // 8 + 1)}
+    second: dict[str, Any] = {"dp/ds2": big, "s2": np.ones((2, 2), np.float32)}
+    too_big: dict[str, Any] = {"dp/ds2": np.ones(transfer.LIMIT // 8 + 1)}
     maps = []
     for batch in ([first, second, too_big], [second, first]):
         writer.end = 0  # as the worker's loop does at each batch
