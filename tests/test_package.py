@@ -43,6 +43,15 @@ def test_the_run_verb_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFi
     assert "**FAIL**" in (tmp_path / "verify.md").read_text()
 
 
+def _pytest_in(directory: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """pytest on ``directory``'s test_mine.py, in a fresh process, reports in reports/."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options,
+         "--report-dir", str(directory / "reports"), "test_mine.py"],
+        cwd=directory, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
 def test_the_plugin_is_registered_for_any_test_suite(tmp_path: Path) -> None:
     """Outside this repository (no pyproject, no conftest): the entry point alone gives a
     test the gate's options and fixtures."""
@@ -54,11 +63,7 @@ def test_the_plugin_is_registered_for_any_test_suite(tmp_path: Path) -> None:
         "    handgrad_record(results)\n"
         "    assert all(r.passed for r in results)\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--candidate",
-         "manual", "--cases", "8", "--report-dir", str(tmp_path / "reports"), "test_mine.py"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    run = _pytest_in(tmp_path, "--candidate", "manual", "--cases", "8")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "| dL/dw1 | torch |" in (tmp_path / "reports" / "verify.md").read_text()
 
@@ -74,11 +79,7 @@ def test_an_error_before_any_case_still_writes_the_report(tmp_path: Path) -> Non
         "def test_my_backprop(broken, handgrad_record):\n"
         "    pass\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir",
-         str(tmp_path / "reports"), "test_mine.py"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    run = _pytest_in(tmp_path)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     data = json.loads((tmp_path / "reports" / "verify.json").read_text())
     assert data["cases"] == 0
