@@ -29,10 +29,11 @@ class Outcome:
 def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000, seed: int = 0,
            edge: bool = True, scope: Scope | None = None,
            torch_threads: int = oracles.TORCH_THREADS, path: tuple[str, ...] = (),
-           timeout: float | None = None, progress: bool = False) -> Outcome:  # fmt: skip
+           timeout: float | None = None, progress: bool = False, api: str = "") -> Outcome:  # fmt: skip
     """Verify ``candidate`` (a module, a loaded Candidate, or a name as ``--candidate``
     takes it, imported with ``path`` first on sys.path, and run in a worker process whose
-    calls may take ``timeout`` seconds per case) on ``cases`` random cases drawn
+    calls may take ``timeout`` seconds per case, called as ``api`` says: see
+    :mod:`handgrad.adapters.families`) on ``cases`` random cases drawn
     from ``seed``, plus the named edge cases unless ``edge`` is false, all within
     ``scope`` (default: the candidate's declared ``HANDGRAD_SCOPE``, else the full
     contract). torch runs on ``torch_threads`` threads meanwhile; the caller's setting is
@@ -44,7 +45,7 @@ def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000
     if isinstance(cases, bool) or cases < 0:
         raise ValueError(f"cases: expected an integer of at least 0, got {cases!r}")
     if isinstance(candidate, str):
-        loaded = load_candidate(candidate, path, timeout)
+        loaded = load_candidate(candidate, path, timeout, api)
     else:
         loaded = as_candidate(candidate)
     scope = scope or Scope.of(loaded)

@@ -5,14 +5,18 @@ A candidate is named in one of these ways (``--candidate``):
 - ``package.module``: a module with manual's API (:mod:`handgrad.adapters.module`);
 - ``package.module:function``: a plain function (:mod:`handgrad.adapters.function`);
 - ``path/to/file.py`` or ``path/to/file.py:function``: either, imported from a file
-  (its stem need not be a Python identifier: ``9_28_full_code.py`` is fine).
+  (its stem need not be a Python identifier: ``9_28_full_code.py`` is fine);
+- a module written against a published API (``--api``, or detected): CS231n's
+  assignments, the nnfs book, deep-learning-from-scratch (:mod:`handgrad.adapters.families`).
+  There ``module:Name`` names the family's entry point, a class.
 
 ``--path DIR`` (repeatable) puts directories first on ``sys.path`` for the import.
 
 Whatever its form, the engine sees a :class:`Candidate`: its name, the second-order
-products it has, its declared scope (``HANDGRAD_SCOPE``), which of its functions take no ``l2=``, and
-``run``, which gives every quantity it provides for one case, under the registry's names.
-A quantity it does not provide is absent, and the gate verifies exactly what is there.
+products it has, its declared scope (``HANDGRAD_SCOPE``, or its family's), why it cannot
+take ``--l2`` if it cannot, which of its own functions gives each quantity, and ``run``,
+which gives every quantity it provides for one case, under the registry's names. A
+quantity it does not provide is absent, and the gate verifies exactly what is there.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ TIMEOUT = 60.0
 """Seconds a case's calls may take, by default (``--timeout``)."""
 
 
+NOTES = "notes"
+"""The key, outside the registry, under which ``run`` may return its notes on a case (an
+array of strings): what is worth saying and is not a failure, such as a layer that writes
+into its upstream gradient where nothing reads it again."""
 RECORD_CALL: Callable[[str], None] | None = None
 """In a worker: what writes the candidate's call in progress into the page the gate reads
 when a case hangs or crashes (:mod:`handgrad.worker`)."""
@@ -87,23 +95,35 @@ class Candidate:
     declared: Mapping[str, Any] = field(default_factory=dict)
     """Its ``HANDGRAD_SCOPE`` ({} if none)."""
     without_l2: tuple[str, ...] = ()
-    """Its functions that take no ``l2=`` ("" for the whole candidate, if none does): it can
-    be verified with ``--l2`` only when this is empty."""
+    """Why it cannot take a regulariser, one reason each ("my.backward takes no l2=
+    parameter"): it can be verified with ``--l2`` only when this is empty."""
     path: tuple[str, ...] = ()
     """The ``--path`` directories it was imported with."""
+    api: str = "module"
+    """How it is called: "module", "function" or a family of
+    :mod:`handgrad.adapters.families` ("cs231n-layers", …)."""
+    names: tuple[str, ...] = ()
+    """The candidate's own names the adapter found and called, for the report."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Which of its functions or methods gives each quantity ("dL/ds1": "relu_backward"),
+    where that is not plain from the quantity's name; the messages name it."""
+    explicit: bool = False
+    """Whether ``--api`` named ``api`` (else it was detected): a rerun repeats it."""
 
     @property
     def command(self) -> str:
-        """The options that name it again: ``--candidate NAME`` and each ``--path``."""
+        """The options that name it again: ``--candidate NAME``, each ``--path`` and its
+        ``--api``, unless that is detected from the name alone."""
+        api = self.explicit or self.api not in ("module", "function")
         return " ".join([f"--candidate {shlex.quote(self.name)}",
-                         *(f"--path {shlex.quote(p)}" for p in self.path)])  # fmt: skip
+                         *(f"--path {shlex.quote(p)}" for p in self.path),
+                         *([f"--api {self.api}"] if api else [])])  # fmt: skip
 
     def check_l2(self, l2: L2) -> None:
         """A LoadError unless the candidate can take the declared regulariser."""
         if l2 and self.without_l2:
-            which = ", ".join(f for f in self.without_l2 if f) or self.name
             raise LoadError(f"--l2: {self.name} cannot be verified with L2 regularisation: "
-                            f"{which} take(s) no l2= parameter")  # fmt: skip
+                            f"{'; '.join(self.without_l2)}")  # fmt: skip
 
     def submit(self, cases: Sequence[Case], l2: L2) -> Callable[[], list[tuple[Arrays, str]]]:
         """Start ``run_all`` and return what waits for its result: in a worker the candidate
@@ -191,35 +211,33 @@ def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:
                         f"{exc}{_where(exc)}") from None  # fmt: skip
 
 
-def load_candidate(name: str, path: Sequence[str] = (), timeout: float | None = None) -> Candidate:
+def load_candidate(name: str, path: Sequence[str] = (), timeout: float | None = None,
+                   api: str = "") -> Candidate:  # fmt: skip
     """The candidate ``name`` (see the module docstring), imported and run in a worker
     process of its own (:mod:`handgrad.worker`): nothing it does to its interpreter can
-    reach the gate's. ``timeout``: the seconds a case's calls may take (default 60).
-    Raises LoadError (a ValueError) if it cannot be imported or lacks the API."""
+    reach the gate's. ``timeout``: the seconds a case's calls may take (default 60);
+    ``api``: how it is called (``--api``; "" to detect it). Raises LoadError (a
+    ValueError) if it cannot be imported or lacks the API."""
     from handgrad import worker
+    from handgrad.adapters import families
 
     if timeout is not None and (not timeout > 0 or timeout == float("inf")):
         raise LoadError(f"--timeout: expected a positive number of seconds, got {timeout}")
-    return worker.isolated(name, tuple(path), TIMEOUT if timeout is None else timeout)
+    families.check(api)
+    return worker.isolated(name, tuple(path), TIMEOUT if timeout is None else timeout, api)
 
 
-def load_in_process(name: str, path: Sequence[str] = ()) -> Candidate:
+def load_in_process(name: str, path: Sequence[str] = (), api: str = "") -> Candidate:
     """Import ``name`` into this process and wrap it for the engine: what the worker does.
-    A module must have manual's API, a ``module:function`` must name a function."""
-    from handgrad.adapters import function, module
+    ``api`` says how it is called ("" to detect it: :mod:`handgrad.adapters.families`)."""
+    from handgrad.adapters import families
 
     if not name or not name.strip():
         raise LoadError("--candidate: expected a module, module:function or file.py, got ''")
+    families.check(api)
     target, attribute = _split(name)
     imported = import_target(target, path)
-    if not attribute:
-        return module.adapt(imported, name, tuple(path))
-    f = getattr(imported, attribute, None)
-    if f is None:
-        raise LoadError(f"--candidate {name}: {target} defines no {attribute!r}")
-    if not callable(f):
-        raise LoadError(f"--candidate {name}: {attribute} is a {type(f).__name__}, not a function")
-    return function.adapt(f, imported, name, tuple(path))
+    return families.adapt(imported, name, tuple(path), api, attribute)
 
 
 def declared_scope(module: ModuleType) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from handgrad import merge, messages, oracles, report
+from handgrad.adapters.families import APIS
 from handgrad.api import verify
 from handgrad.candidate import load_candidate
 from handgrad.cases import CaseSpec, make_case
@@ -35,6 +36,8 @@ def _check(args: argparse.Namespace) -> int:
     result = verify_case(args.module, make_case(args.case), scope.relu_at_zero, scope.l2)
     for (q, ref), ratio in result.ratios.items():
         print(f"{q:10} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
+    for note in result.notes:
+        print(f"note: {note}")
     if result.passed:
         return 0
     print()
@@ -50,13 +53,16 @@ def _run(args: argparse.Namespace) -> int:
     text = messages.summary(outcome.results)
     print(scope.describe())
     print(outcome.tally.verdict_line())
+    for note in outcome.tally.notes:
+        print(f"note: {note}")
     print(text or f"all {len(outcome.results)} cases passed")
     if args.report_dir is not None:
         failures = [{"test": "handgrad run", "message": text}] if text else []
         s = report.summary(outcome.tally, args.module.name, args.seed, args.cases, not text,
                            time.time() - started, failures, scope,
                            selection="handgrad run" + (" --no-edge" if args.no_edge else ""),
-                           options=rerun_options(args.module, scope.relu_at_zero, scope.l2))  # fmt: skip
+                           options=rerun_options(args.module, scope.relu_at_zero, scope.l2),
+                           api=args.module.api, names=args.module.names)  # fmt: skip
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1
@@ -122,7 +128,11 @@ def _case(text: str) -> CaseSpec:
 def _candidate_options(verb: argparse.ArgumentParser) -> None:
     """What names the candidate and its declared conventions: both verbs take them."""
     verb.add_argument("--candidate", default="manual",
-                      help="a module with manual's API, module:function, or file.py[:name]")  # fmt: skip
+                      help="a module with manual's API, module:function, or file.py[:name]; "
+                      "with --api, module:Class names a family's class")  # fmt: skip
+    verb.add_argument("--api", default="", choices=APIS, metavar="API",
+                      help=f"how the candidate is called: {', '.join(APIS)} (default: "
+                      "detected from the names its module defines)")  # fmt: skip
     verb.add_argument("--path", action="append", default=[], metavar="DIR",
                       help="put DIR first on sys.path to import the candidate (repeatable)")  # fmt: skip
     verb.add_argument("--timeout", type=_positive, default=None, metavar="S",
@@ -186,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
         options |= {"l2": args.l2, "l2_form": args.l2_form, "l2_biases": args.l2_biases}
         Scope.parse(**options)  # the options alone first: importing may take a while
-        args.module = load_candidate(args.candidate, args.path, args.timeout)
+        args.module = load_candidate(args.candidate, args.path, args.timeout, args.api)
         args.scope = Scope.of(args.module, **options)
     except ValueError as exc:
         # One line, not a traceback: the user's module failed to import or lacks the API,

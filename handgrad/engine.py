@@ -16,7 +16,7 @@ Per batch of one bucket and dtype:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from handgrad import convention, jacobian, oracles
 from handgrad.adapters import module as module_adapter
 from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
-from handgrad.candidate import TIMEOUT, Candidate
+from handgrad.candidate import NOTES, TIMEOUT, Candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
     INVARIANT,
@@ -76,6 +76,10 @@ class CaseResult:
     command: str = ""
     """The options that rerun this case with the same verdict: the candidate, its --path,
     and the declared conventions (ReLU at 0, L2)."""
+    notes: tuple[str, ...] = ()
+    """What the candidate's adapter noted on this case that is not a failure."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Which of the candidate's functions gives each quantity (``Candidate.sources``)."""
 
     @property
     def passed(self) -> bool:
@@ -147,7 +151,9 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     tol, m = tolerances(batch, next(iter(refs.values())))
     add_l2(tol, m, next(iter(refs.values())), l2)
     convention.apply(batch, refs, tol, relu_at_zero)
-    outputs, errors, problems, names = _candidate_values(candidate, batch, pending())
+    returned = pending()
+    notes = [tuple(str(n) for n in got.pop(NOTES, ())) for got, _ in returned]
+    outputs, errors, problems, names = _candidate_values(candidate, batch, returned)
     got = _pad_candidate(batch, outputs, problems, names)
     B = len(batch)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
@@ -187,7 +193,8 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     for i, case in enumerate(batch.cases):
         result = CaseResult(case.spec, candidate.name, error=errors[i],
                             unverified=tuple(p for p in PRODUCTS if p not in provided),
-                            kink_skipped=bool(kink_skipped[i]), l2=l2, command=command)  # fmt: skip
+                            kink_skipped=bool(kink_skipped[i]), l2=l2, command=command,
+                            notes=notes[i], sources=candidate.sources)  # fmt: skip
         out = outputs[i]
         missing = {q for q in QUANTITIES if problems.get((i, q)) == MISSING}
         if result.kink_skipped:

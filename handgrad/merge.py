@@ -84,7 +84,8 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     for s in summaries:
         tally.merge({"errors": s["candidate_errors"], "rows": s["rows"],
                      "pattern": s["pattern"], "fingerprint": s["fingerprint"],
-                     "second_order": s["second_order"], "failing": s["failing"]})  # fmt: skip
+                     "second_order": s["second_order"], "failing": s["failing"],
+                     "notes": s.get("notes", [])})  # fmt: skip
     failures = [f | {"test": f"{f['test']} [shard {', '.join(s['shards'])}]"}
                 for s in summaries for f in s["failures"]]  # fmt: skip
     scope = first["scope"]
@@ -95,5 +96,5 @@ def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
                     relu_at_zero=scope["relu_at_zero"], l2=scope["l2"]["strength"],
                     l2_form=scope["l2"]["form"] or None, l2_biases=scope["l2"]["biases"]),
         [str(shard) for shard in shards], first["selection"], first["environment"],
-        first["options"],
+        first["options"], first.get("api", ""), first.get("names", ()),
     )  # fmt: skip

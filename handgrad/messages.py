@@ -120,7 +120,9 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
     if c is None:
         return "\n".join([f"contract broken: {result.error}", f"  case: {where}",
                           f"  reproduce: {reproduce_command(result)}"])  # fmt: skip
-    lines = [f"{c.quantity} mismatch: {result.candidate} vs {c.reference}, {where}"]
+    source = result.sources.get(c.quantity)
+    origin = f", from {source}" if source else ""
+    lines = [f"{c.quantity} mismatch{origin}: {result.candidate} vs {c.reference}, {where}"]
     if QUANTITIES[c.quantity].product:
         moved = "x, w1, b1, w2 and b2" if moves_x(s) else "w1, b1, w2 and b2 (x held fixed)"
         lines.append(f"  {QUANTITIES[c.quantity].product} along the case's direction v, drawn "

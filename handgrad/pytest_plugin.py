@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from handgrad import oracles, report
+from handgrad.adapters.families import APIS
 from handgrad.candidate import SCOPE_ATTRIBUTE as ATTRIBUTE
 from handgrad.candidate import Candidate, load_candidate
 from handgrad.engine import CaseResult, rerun_options
@@ -38,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="manual",
         help="a module with manual's API, module:function, or file.py[:name] (default: manual)",
     )
+    group.addoption("--api", default="", choices=APIS, metavar="API",
+                    help=f"how the candidate is called: {', '.join(APIS)} (default: detected "
+                    "from the names its module defines)")  # fmt: skip
     group.addoption("--candidate-timeout", type=float, default=None, metavar="S",
                     help="seconds a case's calls may take before it fails (default 60; "
                     "handgrad run calls it --timeout)")  # fmt: skip
@@ -93,6 +97,7 @@ class Options:
     shard: Shard
     path: tuple[str, ...] = ()
     timeout: float | None = None
+    api: str = ""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,7 +115,8 @@ def pytest_configure(config: pytest.Config) -> None:
         # The user named a candidate or its conventions: one that cannot be imported, or
         # cannot take them, stops the run here, before any test.
         try:
-            loaded = load_candidate(options.candidate, options.path, options.timeout)
+            loaded = load_candidate(options.candidate, options.path, options.timeout,
+                                    options.api)  # fmt: skip
             Scope.of(loaded, **options.scope)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -121,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _asked_for(config: pytest.Config) -> bool:
     """Whether the command line names the candidate or any of its options (a test suite
     that merely has handgrad installed names none, and is left alone)."""
-    given = ("--candidate", "--path", "--l2", "--l2-form", "--l2-biases", "--relu-at-zero",
+    given = ("--candidate", "--path", "--api", "--l2", "--l2-form", "--l2-biases", "--relu-at-zero",
              "--candidate-timeout", *(f"--{axis}" for axis in AXES))  # fmt: skip
     return any(a.split("=", 1)[0] in given for a in config.invocation_params.args)
 
@@ -136,7 +142,7 @@ def _options(config: pytest.Config) -> Options:
     scope = {axis: config.getoption(axis) for axis in SCOPE_OPTIONS}
     return Options(str(config.getoption("candidate")), int(config.getoption("seed")), cases,
                    scope, _shard(config), tuple(config.getoption("path")),
-                   config.getoption("candidate_timeout"))  # fmt: skip
+                   config.getoption("candidate_timeout"), str(config.getoption("api")))  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +162,8 @@ def candidate(handgrad_options: Options, pytestconfig: pytest.Config) -> Candida
     """The candidate under test; the references' frameworks are configured here."""
     try:
         loaded = pytestconfig.stash.get(LOADED, None) or load_candidate(
-            handgrad_options.candidate, handgrad_options.path, handgrad_options.timeout)  # fmt: skip
+            handgrad_options.candidate, handgrad_options.path, handgrad_options.timeout,
+            handgrad_options.api)  # fmt: skip
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     oracles.configure()
@@ -185,17 +192,17 @@ def handgrad_record(
 
 
 class VerifyReport:
-    def _scope(self) -> tuple[Scope | None, str]:
-        """The run's scope and the options of its rerun commands, for the report (None and
-        "" if the candidate cannot be loaded)."""
+    def _scope(self) -> tuple[Scope | None, str, Candidate | None]:
+        """The run's scope, the options of its rerun commands and the candidate, for the
+        report (None, "" and None if the candidate cannot be loaded)."""
         try:
             options = _options(self.config)
             loaded = self.config.stash.get(LOADED, None) or load_candidate(
-                options.candidate, options.path, options.timeout)  # fmt: skip
+                options.candidate, options.path, options.timeout, options.api)  # fmt: skip
             scope = Scope.of(loaded, **options.scope)
         except (ValueError, pytest.UsageError):
-            return None, ""
-        return scope, rerun_options(loaded, scope.relu_at_zero, scope.l2)
+            return None, "", None
+        return scope, rerun_options(loaded, scope.relu_at_zero, scope.l2), loaded
 
     def _selection(self) -> str:
         """Which tests ran, as pytest's -m and -k: shards of one run must agree on it."""
@@ -245,11 +252,12 @@ class VerifyReport:
         # Written even when no case was verified (a fixture that raised): the report says so.
         if directory and not hasattr(self.config, "workerinput"):
             opt = self.config.getoption
-            scope, options = self._scope()
+            scope, options, loaded = self._scope()
             s = report.summary(self.tally, str(opt("candidate")), int(opt("seed")),
                                int(opt("cases")), int(exitstatus) == 0,
                                time.time() - self.started, self.failures,
                                scope, [str(self.shard)], self._selection(),
-                               options=options)  # fmt: skip
+                               options=options, api=loaded.api if loaded else "",
+                               names=loaded.names if loaded else ())  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

@@ -10,6 +10,7 @@ import platform
 import re
 import xml.etree.ElementTree as ET
 from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,15 @@ def environment() -> dict[str, str]:
 def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: bool,
             seconds: float, failures: list[dict[str, str]], scope: Scope | None = None,
             shards: list[str] | None = None, selection: str = "",
-            env: dict[str, str] | None = None, options: str = "") -> dict[str, Any]:  # fmt: skip
+            env: dict[str, str] | None = None, options: str = "", api: str = "",
+            names: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
     failure) is written as the string "inf". ``options``: those that name the candidate
     and its conventions in a rerun command (default: from ``candidate`` and ``scope``). ``shards``: the "i/n" shards it covers
     (default ["1/1"], the whole run); ``selection``: which of the gate's tests ran (pytest's
-    -m and -k); ``env``: the versions it ran with (default: this process's)."""
+    -m and -k); ``env``: the versions it ran with (default: this process's); ``api``: how
+    the candidate was called ("module", "function" or a family's name) and ``names``: which
+    of its names the adapter called."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
@@ -46,7 +50,8 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
         conventions = (f"--relu-at-zero {scope.relu_at_zero}" if scope.relu_at_zero != "0" else "",
                        scope.l2.as_options())  # fmt: skip
         options = " ".join([f"--candidate {candidate}", *filter(None, conventions)])
-    return {"candidate": candidate, "options": options, "seed": seed,
+    return {"candidate": candidate, "api": api, "names": list(names), "options": options,
+            "seed": seed,
             "random_cases": random_cases,
             "shards": shards or ["1/1"], "cases": tally.cases,
             "fingerprint": f"{tally.fingerprint:016x}",
@@ -61,7 +66,7 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
             "scope_statement": scope.describe(),
             "second_order": tally.second_order(),
             "quantities": tally.quantities(), "verdict": tally.verdict_line(),
-            "failing": tally.failing_list(),
+            "failing": tally.failing_list(), "notes": list(tally.notes),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": env or environment()}  # fmt: skip
@@ -79,6 +84,8 @@ def markdown(s: dict[str, Any]) -> str:
             f"cases{shards}: {s['cases']} cases verified; **{verdict}**"
         ),
         "",
+        *([f"API: {s['api']}" + (f" (names used: {', '.join(s['names'])})" if s["names"] else
+                                 "") + ".", ""] if s.get("api") else []),  # fmt: skip
         s["verdict"] + ".",
         "",
         s["scope_statement"],
@@ -110,6 +117,8 @@ def markdown(s: dict[str, Any]) -> str:
     if s["candidate_errors"]:
         errors = s["candidate_errors"]
         lines += ["", f"{errors} case(s) where the candidate raised or modified its inputs."]
+    if s.get("notes"):
+        lines += ["", "## Notes", "", *(f"- {note}" for note in s["notes"])]
     if s["failures"]:
         lines += ["", "## Failures", ""]
         for f in s["failures"]:

@@ -83,7 +83,9 @@ class Scope:
         if relu is not None:
             values["relu_at_zero"] = relu.strip()
         if l2:
-            values["l2"] = L2(l2.get("l2", 0.0), l2.get("l2_form", ""), l2.get("l2_biases", False))
+            declared = L2(l2.get("l2", 0.0), l2.get("l2_form", ""), l2.get("l2_biases", False))
+            # A form alone (a family's natural one) declares nothing until R is given.
+            values["l2"] = declared if declared else NO_L2
         return cls(**values)
 
     @classmethod

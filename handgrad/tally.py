@@ -90,6 +90,8 @@ class Tally:
         self.failing: dict[tuple[str, str], dict[str, Any]] = {}
         """Every failing (case, quantity), with its worst comparison and cause, as data; the
         quantity is "" for a case where the candidate raised or wrote into its inputs."""
+        self.notes: dict[str, None] = {}
+        """The adapter's notes on the candidate (not failures), each once, in order."""
 
     @property
     def cases(self) -> int:
@@ -109,8 +111,11 @@ class Tally:
         if result.error:
             self._failing({"case": spec, "quantity": "", "references": [], "ratio": "inf",
                            "error": result.error, "cause": None})  # fmt: skip
+        for note in result.notes:
+            self.notes.setdefault(note, None)
         for c in result.failures:
             entry = {"case": spec, "quantity": c.quantity, "references": [c.reference],
+                     "source": result.sources.get(c.quantity),
                      "ratio": finite(c.ratio), "mismatches": c.mismatches, "size": c.size,
                      "index": list(c.index), "got": finite(c.got), "want": finite(c.want),
                      "tolerance": finite(c.tol), "problem": c.problem or None,
@@ -143,6 +148,8 @@ class Tally:
 
     def merge(self, data: dict[str, Any]) -> None:
         self.errors += int(data["errors"])
+        for note in data.get("notes", []):
+            self.notes.setdefault(note, None)
         self.unverified |= set(data["second_order"]["not_verified"])
         self.kink_skipped += int(data["second_order"]["kink_skipped"])
         self.fingerprint = (self.fingerprint + int(data["fingerprint"], 16)) % 2**64
@@ -196,7 +203,7 @@ class Tally:
     def as_data(self) -> dict[str, Any]:
         return {"errors": self.errors, "rows": self.as_dicts(), "pattern": self.pattern,
                 "fingerprint": f"{self.fingerprint:016x}", "second_order": self.second_order(),
-                "failing": self.failing_list()}  # fmt: skip
+                "failing": self.failing_list(), "notes": list(self.notes)}  # fmt: skip
 
     def only_when(self) -> str:
         """ "fails only when …" if one value of some axis holds every failure while other

@@ -68,22 +68,28 @@ class Description:
     declared: dict[str, Any]
     without_l2: tuple[str, ...]
     path: tuple[str, ...]
+    api: str
+    names: tuple[str, ...]
+    sources: dict[str, str]
+    explicit: bool
 
 
 # --- in the worker -----------------------------------------------------------------------
 
 
-def serve(conn: Connection, results: Results, name: str, path: tuple[str, ...]) -> None:
+def serve(conn: Connection, results: Results, name: str, path: tuple[str, ...],
+          api: str = "") -> None:  # fmt: skip
     """The worker's loop: import the candidate, describe it, then run each batch sent,
     sending each case's (batch, index, values, places, error) as soon as it is done; the
     arrays among its values are in ``results`` at ``places``."""
     try:
-        loaded = module.load_in_process(name, path)
+        loaded = module.load_in_process(name, path, api)
     except LoadError as exc:
         conn.send(("load-error", str(exc)))
         return
     conn.send(("ready", Description(loaded.name, loaded.products, dict(loaded.declared),
-                                    loaded.without_l2, loaded.path)))  # fmt: skip
+                                    loaded.without_l2, loaded.path, loaded.api, loaded.names,
+                                    dict(loaded.sources), loaded.explicit)))  # fmt: skip
     while True:
         try:
             message = conn.recv()
@@ -135,10 +141,10 @@ def main(argv: Sequence[str]) -> None:
         page[:] = data + bytes(CALL_BYTES - len(data))
 
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    name, path, sys_path = conn.recv()
+    name, path, api, sys_path = conn.recv()
     sys.path[:] = sys_path
     module.RECORD_CALL = record
-    serve(conn, results, name, tuple(path))
+    serve(conn, results, name, tuple(path), api)
 
 
 # --- in the gate ---------------------------------------------------------------------------
@@ -174,6 +180,7 @@ class Worker:
     name: str
     path: tuple[str, ...]
     timeout: float = TIMEOUT
+    api: str = ""
     _process: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
     _page: Any = field(default=None, repr=False)
@@ -200,7 +207,7 @@ class Worker:
             self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _stop, self._process, parent, self._page,
                                            self._results)  # fmt: skip
-        parent.send((self.name, self.path, list(sys.path)))
+        parent.send((self.name, self.path, self.api, list(sys.path)))
         try:
             if not parent.poll(START_TIMEOUT):
                 self.stop()
@@ -306,9 +313,10 @@ class Isolated(Candidate):
         return self.worker.submit(cases, l2)
 
 
-def isolated(name: str, path: tuple[str, ...], timeout: float = TIMEOUT) -> Isolated:
+def isolated(name: str, path: tuple[str, ...], timeout: float = TIMEOUT,
+             api: str = "") -> Isolated:  # fmt: skip
     """Start a worker for candidate ``name`` and describe it (LoadError if it cannot be)."""
-    worker = Worker(name, path, timeout)
+    worker = Worker(name, path, timeout, api)
     d = worker.start()
 
     def run(case: Case, l2: L2) -> Arrays:
@@ -317,7 +325,8 @@ def isolated(name: str, path: tuple[str, ...], timeout: float = TIMEOUT) -> Isol
             raise CandidateError(error, values)
         return values
 
-    return Isolated(d.name, run, d.products, d.declared, d.without_l2, d.path, worker)
+    return Isolated(d.name, run, d.products, d.declared, d.without_l2, d.path, d.api, d.names,
+                    d.sources, d.explicit, worker)  # fmt: skip
 
 
 if __name__ == "__main__":

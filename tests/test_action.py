@@ -62,10 +62,10 @@ def test_the_inputs_become_the_gates_options(tmp_path: Path) -> None:
     env = github_env(tmp_path, **COURSEWORK, HANDGRAD_CASES="300", HANDGRAD_SEED="",
                      HANDGRAD_DTYPES="float64", HANDGRAD_RELU_AT_ZERO="any", HANDGRAD_L2="0.1",
                      HANDGRAD_L2_FORM="half", HANDGRAD_L2_BIASES="true",
-                     HANDGRAD_TIMEOUT="9")  # fmt: skip
+                     HANDGRAD_TIMEOUT="9", HANDGRAD_API="module")  # fmt: skip
     out = tmp_path / "reports"
     assert action.pytest_args(env) == [
-        "--candidate=coursework_labels_mean", "--cases=300", "--dtypes=float64",
+        "--candidate=coursework_labels_mean", "--api=module", "--cases=300", "--dtypes=float64",
         "--relu-at-zero=any", "--l2=0.1", "--l2-form=half", "--candidate-timeout=9",
         "--l2-biases", f"--path={ROOT / 'tests/candidates'}", f"--report-dir={out}",
         f"--junitxml={out / 'verify.xml'}",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 ACTION = Path(__file__).resolve().parent.parent.parent
 """The action's checkout: this repository, at the ref the caller's ``uses:`` names."""
-OPTIONS = ("candidate", "cases", "seed", "dtypes", "targets", "reductions", "relu-at-zero",
-           "l2", "l2-form")  # fmt: skip
+OPTIONS = ("candidate", "api", "cases", "seed", "dtypes", "targets", "reductions",
+           "relu-at-zero", "l2", "l2-form")  # fmt: skip
 """Inputs passed on to the gate as the pytest option of the same name."""
 RENAMED = {"timeout": "candidate-timeout"}
 """Inputs passed on under another name (pytest-timeout owns pytest's --timeout)."""

@@ -43,8 +43,8 @@ def adapt(f: Callable[..., Any], module: ModuleType, name: str,
     def run(case: Case, l2: L2) -> Arrays:
         return run_function(f, name, case, l2)
 
-    return Candidate(name, run, (), declared_scope(module), () if takes(f, "l2") else ("",),
-                     path)  # fmt: skip
+    without_l2 = () if takes(f, "l2") else (f"{name} takes no l2= parameter",)
+    return Candidate(name, run, (), declared_scope(module), without_l2, path, api="function")
 
 
 def _array(key: str, value: Any, dtype: np.dtype[Any]) -> Any:

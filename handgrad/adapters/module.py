@@ -85,8 +85,10 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...] = ()) -> Candidat
                         f"{name}:function)")  # fmt: skip
     own = products(module)
     calls = ("backward", *own)
-    without_l2 = tuple(f"{name}.{f}" for f in calls
-                       if hasattr(module, f) and not takes(getattr(module, f), "l2"))  # fmt: skip
+    lacking = [f"{name}.{f}" for f in calls
+               if hasattr(module, f) and not takes(getattr(module, f), "l2")]  # fmt: skip
+    verb = "takes" if len(lacking) == 1 else "take"
+    without_l2 = (f"{', '.join(lacking)} {verb} no l2= parameter",) if lacking else ()
 
     def run(case: Case, l2: L2) -> Arrays:
         return run_module(module, name, case, l2)

@@ -1,0 +1,80 @@
+"""The published APIs, and how a candidate is matched to one (``--api``, or detected).
+
+``--api`` takes one of :data:`APIS`: "module" (manual's API), "function" (a plain
+function) or a family, each in a module of its own:
+
+- ``cs231n-a1``: CS231n assignment 1's ``TwoLayerNet`` (:mod:`handgrad.adapters.cs231n_a1`);
+- ``cs231n-layers``: assignment 2's layer functions (:mod:`handgrad.adapters.cs231n_layers`);
+- ``cs231n-fc``: assignment 2's ``fc_net.TwoLayerNet`` (:mod:`handgrad.adapters.cs231n_fc`);
+- ``nnfs``: the nnfs book's classes (:mod:`handgrad.adapters.nnfs`);
+- ``dlfs``: deep-learning-from-scratch's layers (:mod:`handgrad.adapters.dlfs`).
+
+Without ``--api``, ``module:name`` is a plain function, and a module's family is found
+from the names it defines itself, not from those it star-imports (fc_net imports every
+layer function). A module that matches two is an error that names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import ModuleType
+
+from handgrad.adapters import cs231n_a1, cs231n_fc, cs231n_layers, dlfs, function, module, nnfs
+from handgrad.candidate import Candidate, LoadError
+
+FAMILIES = {f.NAME: f for f in (cs231n_a1, cs231n_layers, cs231n_fc, nnfs, dlfs)}
+APIS = ("module", "function", *FAMILIES)
+"""Every value of ``--api``."""
+
+
+def check(api: str) -> str:
+    """``api`` if it is known ("" for: detect it); a LoadError naming the known ones."""
+    if api and api not in APIS:
+        raise LoadError(f"--api: expected one of {', '.join(APIS)}, got {api!r}")
+    return api
+
+
+def detected(imported: ModuleType) -> list[str]:
+    """The APIs the module's own names match: "module" for manual's, and each family."""
+    found = ["module"] if all(hasattr(imported, a) for a in module.REQUIRED) else []
+    return found + [name for name, family in FAMILIES.items() if family.detect(imported)]
+
+
+def adapt(imported: ModuleType, name: str, path: tuple[str, ...], api: str,
+          attribute: str) -> Candidate:  # fmt: skip
+    """The candidate ``name`` (``attribute``: what follows its colon) as the engine sees it."""
+    explicit = bool(check(api))
+    if not api:
+        if attribute:
+            api = "function"
+        else:
+            found = detected(imported)
+            if len(found) > 1:
+                raise LoadError(f"--candidate {name}: it matches more than one API "
+                                f"({', '.join(found)}); say which with --api")  # fmt: skip
+            if not found and any(hasattr(imported, a) for a in module.REQUIRED):
+                found = ["module"]  # part of manual's API: its message names what is missing
+            if not found:
+                families = ", ".join(FAMILIES)
+                raise LoadError(f"--candidate {name}: no API found: a module needs "
+                                f"{', '.join(module.REQUIRED)} (manual's API), or the names of "
+                                f"one of the published APIs ({families}; --api says which), "
+                                f"or name a function as {name}:function")  # fmt: skip
+            api = found[0]
+    if api == "function":
+        if not attribute:
+            raise LoadError(f"--candidate {name}: --api function needs module:function")
+        f = getattr(imported, attribute, None)
+        if f is None:
+            raise LoadError(f"--candidate {name}: {imported.__name__} defines no {attribute!r}")
+        if not callable(f):
+            raise LoadError(f"--candidate {name}: {attribute} is a {type(f).__name__}, not a "
+                            "function")  # fmt: skip
+        loaded = function.adapt(f, imported, name, path)
+    elif api == "module":
+        if attribute:
+            raise LoadError(f"--candidate {name}: --api module takes a module, not {attribute}")
+        loaded = module.adapt(imported, name, path)
+    else:
+        loaded = FAMILIES[api].adapt(imported, name, path, attribute)
+    return replace(loaded, explicit=True) if explicit else loaded
