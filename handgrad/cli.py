@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             writable(args.report_dir)
         options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
         options |= {"l2": args.l2, "l2_form": args.l2_form, "l2_biases": args.l2_biases}
-        Scope.parse(**options)  # the options alone first: importing may take a while
+        Scope.check_options(**options)
         args.module = load_candidate(args.candidate, args.path, args.timeout, args.api)
         args.scope = Scope.of(args.module, **options)
     except ValueError as exc:

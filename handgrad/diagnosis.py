@@ -225,6 +225,12 @@ def _formula(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Array
             if _explained(g, alt, want, tol, eps):
                 return (f"the loss matches −Σ y·log(p + {added:g}): a constant inside the log "
                         "shifts it; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
+            # The nnfs book's clip(p, 1e-7, 1 − 1e-7), and its kin.
+            alt = np.asarray(-(targets * np.log(np.clip(p, added, 1 - added))).sum() * scale)
+            if _explained(g, alt, want, tol, eps):
+                return (f"the loss matches −Σ y·log(clip(p, {added:g}, 1 − {added:g})): p is "
+                        "clipped before the log, which changes the loss wherever a p falls "
+                        "outside; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
     if q == "dL/do1":
         alt = np.where(ref["s1"] > 0, want, 0.0)
         if _explained(g, alt, want, tol, eps):

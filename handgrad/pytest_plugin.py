@@ -105,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     a failure of every test), and register the report writer."""
     options = _options(config)
     try:
-        Scope.parse(**options.scope)
+        Scope.check_options(**options.scope)
     except (TypeError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from exc
     for directory in options.path:

@@ -89,6 +89,15 @@ class Scope:
         return cls(**values)
 
     @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """A ValueError for a bad option, found before the candidate is imported (that may
+        take a while). ``--l2`` without ``--l2-form`` waits for the candidate: its family
+        may have a natural form."""
+        if options.get("l2") and options.get("l2_form") is None:
+            options["l2_form"] = "full"
+        cls.parse(**options)
+
+    @classmethod
     def of(cls, candidate: Candidate, **options: Any) -> Scope:
         """The candidate's declared scope (its ``HANDGRAD_SCOPE``), overridden by options;
         a ValueError names a bad key or value, or an L2 the candidate cannot take."""

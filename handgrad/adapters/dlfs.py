@@ -10,7 +10,8 @@
 The adapter calls the layers one by one (not ``gradient()``, which keeps only the
 parameter gradients), so all 13 first-order quantities but the Jacobian are verified. The
 layers hold their own references to the weights, so the case's arrays are set on them
-too. The book's ``Relu.backward`` writes its mask into ``dout``: a note, not a failure,
+too. With one class, labels and one-hot rows have the same size, which is how the book's
+layers tell them apart: the adapter gives one-hot rows then. The book's ``Relu.backward`` writes its mask into ``dout``: a note, not a failure,
 since each layer is handed its own copy. No regulariser. Natural scope: labels and
 one-hot, the mean.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from handgrad.adapters import cs231n_a1
 from handgrad.adapters.calls import Calls, find, own, parameter_keys
@@ -123,8 +126,12 @@ def _network(calls: Calls, layers: list[tuple[str, Any]], last: Any) -> None:
     calls.keep("o1", o1)
     s2 = calls.call(f"{n2}.forward", second.forward, o1, roles=("x",))
     calls.keep("s2", s2)
-    loss = calls.call("SoftmaxWithLoss.forward", last.forward, s2, calls.lend("y"),
-                      roles=("x", "t"))  # fmt: skip
+    t = calls.lend("y")
+    if calls.case.labels and calls.case.spec.C == 1:
+        # One class: labels (N,) and one-hot N×1 have the same size, and the book's layers
+        # tell them apart by size alone, so they would read labels as one-hot rows.
+        t = np.ones((calls.case.spec.N, 1), calls.case.spec.dtype)
+    loss = calls.call("SoftmaxWithLoss.forward", last.forward, s2, t, roles=("x", "t"))
     calls.keep("loss", loss)
     calls.keep("p", last.y)
     ds2 = calls.call("SoftmaxWithLoss.backward", last.backward, 1, roles=("dout",))
