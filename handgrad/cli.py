@@ -4,13 +4,15 @@
     handgrad run --candidate my_backprop --cases 2000 --seed 0 --report-dir reports
 
     handgrad merge shard-*/ --report-dir reports
+    handgrad grade submissions/* --candidate cs231n.layers --report-dir grades
 
 ``check`` verifies one case and prints every comparison, then each failure in full; it is
 the command every failure message gives for rerunning its case. ``run`` verifies random
 and edge cases in batches, prints the first failures and writes the report. ``merge``
 joins the reports of a run split with ``--shard i/n`` into the whole run's verify.json,
-verify.md and verify.xml. Each exits 0 when everything passes, 1 on any mismatch, 2 on a
-usage error.
+verify.md and verify.xml. ``grade`` runs ``run`` on each submission directory, in
+processes of their own, and writes a summary (:mod:`handgrad.grade`). Each exits 0 when
+everything passes, 1 on any mismatch, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from handgrad import merge, messages, oracles, report
+from handgrad import grade, merge, messages, oracles, report
 from handgrad.adapters.families import APIS
 from handgrad.api import verify
 from handgrad.candidate import load_candidate
@@ -66,6 +68,39 @@ def _run(args: argparse.Namespace) -> int:
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1
+
+
+def _grade(args: argparse.Namespace) -> int:
+    missing = [d for d in args.submissions if not d.is_dir()]
+    try:
+        if missing:
+            raise ValueError(f"{missing[0]}: not a directory")
+        args.report_dir = args.report_dir.resolve()
+        writable(args.report_dir)
+        options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
+        Scope.check_options(**options, l2=args.l2, l2_form=args.l2_form, l2_biases=args.l2_biases)
+    except ValueError as exc:
+        print(f"handgrad grade: {exc}", file=sys.stderr)
+        return 2
+    forwarded = [
+        "--candidate",
+        args.candidate,
+        "--cases",
+        str(args.cases),
+        "--seed",
+        str(args.seed),
+    ]
+    given = {"--api": args.api, "--timeout": args.timeout, "--relu-at-zero": args.relu_at_zero,
+             "--l2": args.l2, "--l2-form": args.l2_form,
+             **{f"--{axis}": getattr(args, axis) for axis in AXES}}  # fmt: skip
+    forwarded += [x for option, value in given.items() if value for x in (option, f"{value}")]
+    forwarded += [x for p in args.path for x in ("--path", str(Path(p).resolve()))]
+    forwarded += ["--l2-biases"] * bool(args.l2_biases) + ["--no-edge"] * args.no_edge
+    rows = grade.grade(args.submissions, forwarded, args.report_dir, args.jobs)
+    print(grade.markdown(rows), end="")
+    for path in grade.write(args.report_dir, rows):
+        print(f"summary written to {path}")
+    return 0 if all(r.verdict == "passed" for r in rows) else 1
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -147,6 +182,18 @@ def _candidate_options(verb: argparse.ArgumentParser) -> None:
                       help="the biases are regularised too (never by default)")  # fmt: skip
 
 
+def _run_options(verb: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``grade`` verify: how many cases, from which seed, in which scope."""
+    verb.add_argument("--cases", type=_at_least(0), default=2000,
+                      help="random cases (default 2000)")  # fmt: skip
+    verb.add_argument("--seed", type=_at_least(0), default=0,
+                      help="seed of every draw (default 0)")  # fmt: skip
+    verb.add_argument("--no-edge", action="store_true", help="leave out the named edge cases")
+    for axis, (_, values) in AXES.items():
+        verb.add_argument(f"--{axis}", default=None,
+                          help=f"declared scope: a comma list from {','.join(values)}")  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="handgrad", description=__doc__.split("\n\n")[0])
     verbs = top.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -156,15 +203,19 @@ def parser() -> argparse.ArgumentParser:
                        help="a case, as printed by a failure: 'N=5,D=4,H=10,C=3,...'")  # fmt: skip
     run = verbs.add_parser("run", help="verify random and edge cases, write the report")
     _candidate_options(run)
-    run.add_argument("--cases", type=_at_least(0), default=2000,
-                     help="random cases (default 2000)")  # fmt: skip
-    run.add_argument("--seed", type=_at_least(0), default=0,
-                     help="seed of every draw (default 0)")  # fmt: skip
-    run.add_argument("--no-edge", action="store_true", help="leave out the named edge cases")
+    _run_options(run)
     run.add_argument("--report-dir", type=Path, default=None, help="write verify.md/.json here")
-    for axis, (_, values) in AXES.items():
-        run.add_argument(f"--{axis}", default=None,
-                         help=f"declared scope: a comma list from {','.join(values)}")  # fmt: skip
+    marks = verbs.add_parser("grade", help="verify one submission per directory, and summarise")
+    marks.add_argument("submissions", nargs="+", type=Path, metavar="DIR",
+                       help="a submission's directory: put first on --path, and the "
+                       "working directory of its run (a relative file.py is found there)")  # fmt: skip
+    _candidate_options(marks)
+    _run_options(marks)
+    marks.add_argument("--jobs", type=_at_least(1), default=None,
+                       help="submissions verified at once (default: one per core)")  # fmt: skip
+    marks.add_argument("--report-dir", type=Path, default=Path("grades"),
+                       help="each report in DIR/<submission>/, the summary in summary.md and "
+                       "summary.csv (default: grades)")  # fmt: skip
     join = verbs.add_parser("merge", help="join the reports of --shard i/n runs into one")
     join.add_argument("reports", nargs="+", type=Path,
                       help="the shards' verify.json files, or directories holding them")  # fmt: skip
@@ -189,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.verb == "merge":
         return _merge(args)  # no candidate and no framework: only the reports
+    if args.verb == "grade":
+        return _grade(args)  # each submission in a run of its own
     try:
         if args.verb == "run" and args.report_dir is not None:
             args.report_dir = args.report_dir.resolve()  # where asked, whatever the cwd later

@@ -9,8 +9,8 @@ import math
 import platform
 import re
 import xml.etree.ElementTree as ET
-from importlib import metadata
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,7 @@ def markdown(s: dict[str, Any]) -> str:
             f"cases{shards}: {s['cases']} cases verified; **{verdict}**"
         ),
         "",
-        *([f"API: {s['api']}" + (f" (names used: {', '.join(s['names'])})" if s["names"] else
-                                 "") + ".", ""] if s.get("api") else []),  # fmt: skip
+        *([api_statement(s), ""] if s.get("api") else []),
         s["verdict"] + ".",
         "",
         s["scope_statement"],
@@ -126,6 +125,12 @@ def markdown(s: dict[str, Any]) -> str:
     env = s["environment"]
     lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items())]
     return "\n".join(lines) + "\n"
+
+
+def api_statement(s: dict[str, Any]) -> str:
+    """How the candidate was called, and which of its names."""
+    names = f" (names used: {', '.join(s['names'])})" if s.get("names") else ""
+    return f"API: {s['api']}{names}."
 
 
 def second_order_statement(so: dict[str, Any]) -> str:

@@ -1,0 +1,315 @@
+"""The published APIs (``--api``): detected from a module's own names, each family's correct
+candidate passing within its natural scope, and each mistake rejected with its cause,
+through ``handgrad grade`` and through the gate's pytest run (what ``nox -s verify`` runs).
+
+The candidates are in ``tests/candidates/families/``, laid out as the published code is.
+They are written by the same hands as the adapters: published code, kept outside this
+repository, is run through the same commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+
+from handgrad import cli, grade
+from handgrad.candidate import LoadError, load_candidate
+
+ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = ROOT / "tests" / "candidates" / "families"
+PATH = ("--path", str(FAMILIES))
+
+# family: (its options, {entry point: None if correct, else (first failing quantity, the
+# function that gave it, a pattern of the likely cause)}). An entry "module:Name" is
+# re-exported by a submission as the family's default name.
+CATALOG: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str, str] | None]]] = {
+    "cs231n-a1": (("--l2", "0.05", "--l2-form", "full"), {
+        "cs231n.classifiers.neural_net:TwoLayerNet": None,
+        "cs231n.classifiers.neural_net:NoRowMaxNet": (
+            "loss", "NoRowMaxNet.loss", r"subtract each row's own maximum"),
+        "cs231n.classifiers.neural_net:NoReluMaskNet": (
+            "dL/dw1", "grads['W1']", r"ReLU mask missing"),
+        "cs231n.classifiers.neural_net:LogOfSoftmaxNet": (
+            "loss", "LogOfSoftmaxNet.loss", r"−log of a p that underflowed"),
+        "cs231n.classifiers.neural_net:HalfL2GradientNet": (
+            "dL/dw2", "grads['W2']", r"the loss and its gradient disagree"),
+    }),
+    "cs231n-layers": ((), {
+        "cs231n.layers": None,
+        "cs231n.layers_float64_mask": (
+            "dL/ds1", "relu_backward", r"a float64 constant or cast promoted"),
+        "cs231n.layers_keepdims_bias": (
+            "dL/db2", "affine_backward (second layer) → db", r"an extra axis of length 1"),
+        "cs231n.layers_no_row_max": ("loss", "softmax_loss", r"subtract each row's own maximum"),
+        "cs231n.layers_mask_ge": ("dL/ds1", "relu_backward", r"use \[s1 > 0\], not ≥"),
+    }),
+    "cs231n-fc": (("--l2", "0.05"), {
+        "cs231n.classifiers.fc_net:TwoLayerNet": None,
+        "cs231n.classifiers.fc_net:FullL2Net": (
+            "loss", "FullL2Net.loss", r"declare --l2-form full"),
+        "cs231n.classifiers.fc_net:L2OnBiasesNet": (
+            "loss", "L2OnBiasesNet.loss", r"also covers the biases"),
+        "cs231n.classifiers.fc_net:L2MissingInGradientsNet": (
+            "dL/dw2", "grads['W2']", r"the term is missing there"),
+        "cs231n.classifiers.fc_net:NoReluMaskNet": (
+            "dL/dw1", "grads['W1']", r"ReLU mask missing"),
+    }),
+    "nnfs": (("--l2", "0.05"), {
+        "nnfs_classes": None,
+        "nnfs_clipped_p": ("loss", "Activation_Softmax_Loss_CategoricalCrossentropy.forward",
+                           r"clip\(p, 1e-07, 1 − 1e-07\)"),
+        "nnfs_no_relu_mask": ("dL/ds1", "Activation_ReLU.backward", r"ReLU mask \[s1 > 0\]"),
+        "nnfs_no_row_max": ("p", "forward → output", r"subtract each row's maximum"),
+        "nnfs_half_l2_gradient": (
+            "dL/dw2", "Layer_Dense.backward (second layer) → dweights",
+            r"the loss and its gradient disagree"),
+    }),
+    "dlfs": ((), {
+        "ch05.two_layer_net:TwoLayerNet": None,
+        "ch05.two_layer_net_mistakes:LogPlusEpsilonNet": (
+            "loss", "SoftmaxWithLoss.forward", r"a constant inside the log"),
+        "ch05.two_layer_net_mistakes:ReluMaskGeNet": (
+            "dL/ds1", "Relu1.backward", r"use \[s1 > 0\], not ≥"),
+        "ch05.two_layer_net_mistakes:KeepdimsBiasNet": (
+            "dL/db2", "Affine2.backward → db", r"an extra axis of length 1"),
+        "ch05.two_layer_net_mistakes:ForgotBatchMeanNet": (
+            "dL/ds2", "SoftmaxWithLoss.backward", r"the 1/N of reduction='mean' is missing"),
+    }),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "api"), [
+    ("cs231n.classifiers.neural_net", "cs231n-a1"),
+    ("cs231n.layers", "cs231n-layers"),
+    ("cs231n.classifiers.fc_net", "cs231n-fc"),  # it star-imports every layer function
+    ("nnfs_classes", "nnfs"),
+    (str(FAMILIES / "ch05" / "two_layer_net.py"), "dlfs"),  # star-imports the layers
+    ("common.layers", "dlfs"),
+    ("tests.candidates.coursework_labels_mean", "module"),
+])  # fmt: skip
+def test_the_published_layouts_are_detected(name: str, api: str) -> None:
+    loaded = load_candidate(name, (str(FAMILIES),))
+    assert loaded.api == api
+    assert (f"--api {api}" in loaded.command) == (api != "module")
+
+
+def test_an_ambiguous_module_an_unknown_api_and_l2_without_a_regulariser_stop_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "both.py").write_text(
+        "from cs231n.layers import *\n"
+        "from cs231n.layers import affine_forward as _a, affine_backward as _b\n"
+        "from cs231n.layers import relu_forward as _c, relu_backward as _d, softmax_loss as _e\n"
+        "from cs231n.classifiers.neural_net import TwoLayerNet as _Net\n\n"
+        "class TwoLayerNet(_Net):\n    pass\n\n"
+        "def affine_forward(x, w, b): return _a(x, w, b)\n"
+        "def affine_backward(dout, cache): return _b(dout, cache)\n"
+        "def relu_forward(x): return _c(x)\n"
+        "def relu_backward(dout, cache): return _d(dout, cache)\n"
+        "def softmax_loss(x, y): return _e(x, y)\n"
+    )
+    with pytest.raises(LoadError, match=r"matches more than one API \(cs231n-a1, "
+                       r"cs231n-layers\); say which with --api"):  # fmt: skip
+        load_candidate(str(tmp_path / "both.py"), (str(FAMILIES),))
+    assert load_candidate(str(tmp_path / "both.py"), (str(FAMILIES),), api="cs231n-layers")
+    with pytest.raises(LoadError, match=r"^--api: expected one of module, function, cs231n-a1"):
+        load_candidate("cs231n.layers", (str(FAMILIES),), api="cs231n")
+    for argv, message in [
+        (["--candidate", "cs231n.layers", "--api", "cs231n"], "argument --api: invalid choice"),
+        (["--candidate", "cs231n.layers", "--l2", "0.1", "--l2-form", "full"],
+         "cs231n-layers's layer functions have no regulariser"),
+        (["--candidate", "ch05.two_layer_net", "--l2", "0.1", "--l2-form", "half"],
+         "dlfs's two-layer net has no regulariser"),
+        (["--candidate", "cs231n.classifiers.neural_net", "--l2", "0.1"],
+         "--l2 needs --l2-form full or half"),  # assignment 1 has no natural form
+        (["--candidate", "cs231n.layers:relu_backward", "--api", "cs231n-layers"],
+         "cs231n-layers has no entry point to name"),
+    ]:  # fmt: skip
+        with pytest.raises(SystemExit) if "invalid choice" in message else nullcontext():
+            assert cli.main(["run", *PATH, *argv, "--cases", "1"]) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert len(err.strip().splitlines()) <= 2, err  # one line (argparse adds its usage)
+
+
+def _submission(directory: Path, entry: str) -> None:
+    """A directory whose ``submission`` module is the family's ``entry`` under the family's
+    default names: a class re-exported as TwoLayerNet, or a module's names star-imported."""
+    directory.mkdir(parents=True)
+    module, _, cls = entry.partition(":")
+    line = f"from {module} import *\n"
+    if cls:
+        line += f"from {module} import {cls} as TwoLayerNet\n"
+    (directory / "submission.py").write_text(line)
+
+
+def _graded(family: str, root: Path) -> tuple[list[grade.Row], str]:
+    options, entries = CATALOG[family]
+    for i, entry in enumerate(entries):
+        _submission(root / f"{i}-{entry.replace(':', '-')}", entry)
+    out = root / "grades"
+    run = subprocess.run(
+        [sys.executable, "-m", "handgrad", "grade", *sorted(map(str, root.glob("[0-9]-*"))),
+         "--candidate", "submission", "--api", family, *PATH, *options, "--cases", "150",
+         "--report-dir", str(out)],
+        capture_output=True, text=True, check=False, cwd=root,
+    )  # fmt: skip
+    rows = list(grade.csv_rows(out / "summary.csv"))
+    return rows, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("family", CATALOG)
+def test_handgrad_grade_passes_the_correct_one_and_names_each_mistake(
+    family: str, tmp_path: Path
+) -> None:
+    rows, output = _graded(family, tmp_path)
+    _, entries = CATALOG[family]
+    assert len(rows) == len(entries), output
+    for r, (entry, expected) in zip(rows, entries.items(), strict=True):
+        assert r.api == family, (entry, r)
+        if expected is None:
+            assert r.verdict == "passed", (entry, r, output)
+            continue
+        quantity, source, cause = expected
+        assert r.verdict == "FAILED", (entry, r)
+        assert (r.quantity, source in r.source) == (quantity, True), (entry, r)
+        assert re.search(cause, r.cause), (entry, r)
+    summary = (tmp_path / "grades" / "summary.md").read_text()
+    assert f"{sum(e is None for e in entries.values())} of {len(entries)} submissions passed" in (
+        summary)  # fmt: skip
+
+
+def _readme_commands() -> dict[str, list[str]]:
+    """The README's command for each family: `nox -s verify -- ARGS`, by its --api."""
+    text = (ROOT / "README.md").read_text()
+    found = {}
+    for line in re.findall(r"^python3 -m nox -s verify -- (.*--api .*)$", text, re.MULTILINE):
+        args = shlex.split(line)
+        found[args[args.index("--api") + 1]] = args
+    return found
+
+
+def _verify(args: list[str], report: Path) -> tuple[int, dict[str, object], str]:
+    """What ``nox -s verify -- ARGS`` runs, in this environment: the gate's pytest run."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_verify.py"), "-m", "",
+         "-q", "-p", "no:cacheprovider", f"--report-dir={report}", *args],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    return run.returncode, json.loads((report / "verify.json").read_text()), run.stdout
+
+
+def test_the_readme_has_a_command_for_each_family() -> None:
+    assert set(_readme_commands()) == set(CATALOG)
+
+
+@pytest.mark.parametrize("family", CATALOG)
+def test_the_readme_command_passes_the_correct_one_through_verify(
+    family: str, tmp_path: Path
+) -> None:
+    args = _readme_commands()[family]
+    rc, report, output = _verify(args, tmp_path)
+    assert rc == 0, output[-3000:]
+    assert report["api"] == family
+    assert report["cases"] >= 200, report["cases"]
+
+
+# One numeric mistake per family through the pytest run (all of them go through grade).
+THROUGH_VERIFY = {"cs231n-a1": "cs231n.classifiers.neural_net:NoRowMaxNet",
+                  "cs231n-layers": "cs231n.layers_float64_mask",
+                  "cs231n-fc": "cs231n.classifiers.fc_net:L2OnBiasesNet",
+                  "nnfs": "nnfs_clipped_p",
+                  "dlfs": "ch05.two_layer_net_mistakes:ReluMaskGeNet"}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", CATALOG)
+def test_a_mistake_is_rejected_with_its_cause_through_verify(family: str, tmp_path: Path) -> None:
+    options, entries = CATALOG[family]
+    entry = THROUGH_VERIFY[family]
+    expected = entries[entry]
+    assert expected is not None
+    quantity, source, cause = expected
+    rc, report, output = _verify([*PATH, "--candidate", entry, "--api", family, *options,
+                                  "--cases", "150"], tmp_path)  # fmt: skip
+    assert rc == 1, output[-3000:]
+    failing = report["failing"]
+    assert isinstance(failing, list)
+    first = [f for f in failing if f["quantity"] == quantity]
+    assert first, failing[:3]
+    assert any(source in str(f["source"]) and re.search(cause, str(f["cause"])) for f in first)
+    assert f"{quantity} mismatch, from " in output or quantity in output
+
+
+def test_a_layer_that_writes_into_its_dout_is_a_note_and_its_report_names_the_family(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    rc = cli.main(["run", *PATH, "--candidate", "ch05.two_layer_net", "--cases", "20",
+                   "--no-edge", "--report-dir", str(out)])  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    note = (
+        "Relu1.backward writes into its dout: harmless here, wrong if the caller reads dout again"
+    )
+    assert f"note: {note}" in text
+    report = json.loads((out / "verify.json").read_text())
+    assert report["notes"] == [note]
+    assert report["api"] == "dlfs"
+    assert report["names"] == ["TwoLayerNet"]
+    assert "API: dlfs (names used: TwoLayerNet)." in (out / "verify.md").read_text()
+
+
+def test_a_layer_fed_a_failing_input_is_not_blamed(capsys: pytest.CaptureFixture[str]) -> None:
+    """relu_backward's float64 mask: the first message names relu_backward, and the
+    affine_backward fed its output is told where the failure starts."""
+    case = "N=3,D=4,H=5,C=2,dtype=float32,target=labels,reduction=mean,kind=random,seed=1"
+    rc = cli.main(["check", *PATH, "--candidate", "cs231n.layers_float64_mask", "--api",
+                   "cs231n-layers", "--case", case])  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 1
+    messages = text.split("\n\n", 1)[1]
+    first = messages.splitlines()[1]
+    assert first.startswith("dL/ds1 mismatch, from relu_backward:"), first
+    assert "a float64 constant or cast promoted the result" in messages
+    assert "dL/dx mismatch, from affine_backward (first layer) → dx" in messages
+    assert ("likely cause: what it is computed from fails first: dL/ds1, from relu_backward, "
+            "fails in this case") in messages  # fmt: skip
+
+
+def test_grade_keeps_going_past_an_import_error_a_hang_and_a_crash(tmp_path: Path) -> None:
+    root = tmp_path / "class"
+    for name, body in [
+        ("a-correct", "from cs231n.layers import *\n"),
+        ("b-import", "import a_module_nobody_has\n"),
+        ("c-hang", ("import time\nfrom cs231n.layers import *\n"
+                   "def relu_backward(dout, cache):\n    time.sleep(600)\n")),
+        ("d-crash", ("import os\nfrom cs231n.layers import *\n"
+                    "def relu_backward(dout, cache):\n    os._exit(3)\n")),
+    ]:  # fmt: skip
+        (root / name).mkdir(parents=True)
+        (root / name / "submission.py").write_text(body)
+    out = tmp_path / "grades"
+    run = subprocess.run(
+        [sys.executable, "-m", "handgrad", "grade", *sorted(map(str, root.iterdir())),
+         "--candidate", "submission", "--api", "cs231n-layers", *PATH, "--cases", "3",
+         "--no-edge", "--timeout", "3", "--report-dir", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    rows = {r.submission: r for r in grade.csv_rows(out / "summary.csv")}
+    assert rows["a-correct"].verdict == "passed"
+    assert rows["b-import"].verdict == "not verified"
+    assert "cannot import 'a_module_nobody_has'" in rows["b-import"].cause
+    assert rows["c-hang"].verdict == "FAILED"
+    assert "relu_backward timed out" in rows["c-hang"].cause
+    assert rows["d-crash"].verdict == "FAILED"
+    assert "relu_backward crashed the worker process (exit code 3)" in rows["d-crash"].cause
+    for name in rows:
+        assert (out / name / "output.txt").is_file()
