@@ -175,6 +175,17 @@ def _module_name(file: Path) -> str:
     return "_handgrad_candidate_" + re.sub(r"\W", "_", file.stem)
 
 
+def _as_package(file: Path) -> str:
+    """How to name a file that lives in a package: as a module, with ``--path`` above it."""
+    parts, directory = [file.stem], file.parent
+    while (directory / "__init__.py").is_file():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    if len(parts) == 1:
+        return "put it in its package and name it as a module, with --path above the package"
+    return f"name it as a module, --candidate {'.'.join(parts)} --path {directory}"
+
+
 def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:
     """Import a module by name, or from a ``.py`` file; ``path`` goes first on sys.path."""
     for directory in reversed(path):
@@ -207,6 +218,10 @@ def import_target(target: str, path: Sequence[str] = ()) -> ModuleType:
     except BaseException as exc:  # module-level demo code may raise anything, SystemExit too
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if is_file and isinstance(exc, ImportError) and "relative import" in str(exc):
+            raise LoadError(f"--candidate {target}: it imports relative to its package "
+                            f"({exc}), so it cannot be imported as a file: "
+                            f"{_as_package(Path(target).resolve())}") from None  # fmt: skip
         raise LoadError(f"--candidate {target}: importing it raised {type(exc).__name__}: "
                         f"{exc}{_where(exc)}") from None  # fmt: skip
 
