@@ -84,11 +84,11 @@ def markdown(s: dict[str, Any]) -> str:
             f"cases{shards}: {s['cases']} cases verified; **{verdict}**"
         ),
         "",
-        *([api_statement(s), ""] if s.get("api") else []),
         s["verdict"] + ".",
         "",
         s["scope_statement"],
         "",
+        *([api_statement(s), ""] if s.get("api") else []),
         second_order_statement(s["second_order"]),
         "",
         (

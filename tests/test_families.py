@@ -134,6 +134,8 @@ def test_an_ambiguous_module_an_unknown_api_and_l2_without_a_regulariser_stop_fi
          "--l2 needs --l2-form full or half"),  # assignment 1 has no natural form
         (["--candidate", "cs231n.layers:relu_backward", "--api", "cs231n-layers"],
          "cs231n-layers has no entry point to name"),
+        (["--candidate", "cs231n.layers_float64_mask"],  # star-imports the layers
+         "it holds the names of cs231n-layers, but imports them rather than defining them"),
         (["--candidate", str(FAMILIES / "cs231n" / "classifiers" / "fc_net.py")],
          f"name it as a module, --candidate cs231n.classifiers.fc_net --path {FAMILIES}"),
     ]:  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import replace
 from types import ModuleType
 
 from handgrad.adapters import cs231n_a1, cs231n_fc, cs231n_layers, dlfs, function, module, nnfs
+from handgrad.adapters.calls import find
 from handgrad.candidate import Candidate, LoadError
 
 FAMILIES = {f.NAME: f for f in (cs231n_a1, cs231n_layers, cs231n_fc, nnfs, dlfs)}
@@ -34,10 +35,29 @@ def check(api: str) -> str:
     return api
 
 
+def _has_module_api(imported: ModuleType) -> bool:
+    return all(hasattr(imported, a) for a in module.REQUIRED)
+
+
 def detected(imported: ModuleType) -> list[str]:
     """The APIs the module's own names match: "module" for manual's, and each family."""
-    found = ["module"] if all(hasattr(imported, a) for a in module.REQUIRED) else []
+    found = ["module"] if _has_module_api(imported) else []
     return found + [name for name, family in FAMILIES.items() if family.detect(imported)]
+
+
+def _imported(imported: ModuleType) -> list[str]:
+    """The families whose names the module holds without defining them: one that
+    star-imports another module's layers and redefines one of them, say."""
+    held = []
+    if len(cs231n_layers.functions(imported)) == len(cs231n_layers.FUNCTIONS):
+        held.append(cs231n_layers.NAME)
+    if find(imported, cs231n_a1.ENTRY) is not None:
+        held += [cs231n_a1.NAME, cs231n_fc.NAME]
+    if all(find(imported, c) is not None for c in nnfs.REQUIRED):
+        held.append(nnfs.NAME)
+    if all(find(imported, c) is not None for c in dlfs.LAYERS) or cs231n_a1.NAME in held:
+        held.append(dlfs.NAME)
+    return held
 
 
 def adapt(imported: ModuleType, name: str, path: tuple[str, ...], api: str,
@@ -52,15 +72,13 @@ def adapt(imported: ModuleType, name: str, path: tuple[str, ...], api: str,
             if len(found) > 1:
                 raise LoadError(f"--candidate {name}: it matches more than one API "
                                 f"({', '.join(found)}); say which with --api")  # fmt: skip
-            if not found and any(hasattr(imported, a) for a in module.REQUIRED):
-                found = ["module"]  # part of manual's API: its message names what is missing
-            if not found:
-                families = ", ".join(FAMILIES)
-                raise LoadError(f"--candidate {name}: no API found: a module needs "
-                                f"{', '.join(module.REQUIRED)} (manual's API), or the names of "
-                                f"one of the published APIs ({families}; --api says which), "
-                                f"or name a function as {name}:function")  # fmt: skip
-            api = found[0]
+            held = [] if found or _has_module_api(imported) else _imported(imported)
+            if held:
+                raise LoadError(f"--candidate {name}: no API detected: it holds the names of "
+                                f"{' or '.join(held)}, but imports them rather than defining "
+                                "them; say which API it follows with --api")  # fmt: skip
+            # Nothing matched: manual's API, whose message names what is missing.
+            api = found[0] if found else "module"
     if api == "function":
         if not attribute:
             raise LoadError(f"--candidate {name}: --api function needs module:function")

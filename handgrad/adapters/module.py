@@ -82,7 +82,8 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...] = ()) -> Candidat
         raise LoadError(f"--candidate {name}: missing {', '.join(missing)} (a module needs "
                         f"{', '.join(REQUIRED)}; {', '.join(OPTIONAL)} and the products "
                         f"{', '.join(PRODUCTS)} are optional; or name a function as "
-                        f"{name}:function)")  # fmt: skip
+                        f"{name}:function; or say which published API it follows with "
+                        "--api)")  # fmt: skip
     own = products(module)
     calls = ("backward", *own)
     lacking = [f"{name}.{f}" for f in calls
