@@ -46,6 +46,12 @@ def verify(candidate: str | ModuleType | Candidate = "manual", cases: int = 2000
         raise ValueError(f"cases: expected an integer of at least 0, got {cases!r}")
     if isinstance(candidate, str):
         loaded = load_candidate(candidate, path, timeout, api)
+    elif isinstance(candidate, ModuleType) and api:
+        from handgrad.adapters import families
+
+        loaded = families.adapt(candidate, candidate.__name__, tuple(path), api, "")
+    elif api:
+        raise ValueError(f"api: a loaded Candidate is called as it was loaded, got api={api!r}")
     else:
         loaded = as_candidate(candidate)
     scope = scope or Scope.of(loaded)

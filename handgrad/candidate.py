@@ -109,6 +109,11 @@ class Candidate:
     where that is not plain from the quantity's name; the messages name it."""
     explicit: bool = False
     """Whether ``--api`` named ``api`` (else it was detected): a rerun repeats it."""
+    fed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The candidate's own quantities its adapter fed into the call that gives each one
+    (a layer API: dL/dx ← dL/ds1). A failure fed a failing input is blamed on that input."""
+    notes: tuple[str, ...] = ()
+    """What the adapter found at import that is worth saying and is not a failure."""
 
     @property
     def command(self) -> str:

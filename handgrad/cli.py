@@ -38,7 +38,7 @@ def _check(args: argparse.Namespace) -> int:
     result = verify_case(args.module, make_case(args.case), scope.relu_at_zero, scope.l2)
     for (q, ref), ratio in result.ratios.items():
         print(f"{q:10} {ref:9} ratio {ratio:9.3g}  {'ok' if ratio <= 1 else 'FAIL'}")
-    for note in result.notes:
+    for note in dict.fromkeys([*args.module.notes, *result.notes]):
         print(f"note: {note}")
     if result.passed:
         return 0
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     text = messages.summary(outcome.results)
     print(scope.describe())
     print(outcome.tally.verdict_line())
-    for note in outcome.tally.notes:
+    for note in dict.fromkeys([*args.module.notes, *outcome.tally.notes]):
         print(f"note: {note}")
     print(text or f"all {len(outcome.results)} cases passed")
     if args.report_dir is not None:
@@ -64,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
                            time.time() - started, failures, scope,
                            selection="handgrad run" + (" --no-edge" if args.no_edge else ""),
                            options=rerun_options(args.module, scope.relu_at_zero, scope.l2),
-                           api=args.module.api, names=args.module.names)  # fmt: skip
+                           api=args.module.api, names=args.module.names,
+                           notes=args.module.notes)  # fmt: skip
         for path in report.write(args.report_dir, s):
             print(f"report written to {path}")
     return 0 if not text else 1
@@ -75,6 +76,8 @@ def _grade(args: argparse.Namespace) -> int:
     try:
         if missing:
             raise ValueError(f"{missing[0]}: not a directory")
+        if args.cases == 0 and args.no_edge:
+            raise ValueError("--cases 0 with --no-edge leaves no case to verify")
         args.report_dir = args.report_dir.resolve()
         writable(args.report_dir)
         options = {axis: getattr(args, axis, None) for axis in (*AXES, "relu_at_zero")}
@@ -160,9 +163,9 @@ def _case(text: str) -> CaseSpec:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--case: ")) from None
 
 
-def _candidate_options(verb: argparse.ArgumentParser) -> None:
-    """What names the candidate and its declared conventions: both verbs take them."""
-    verb.add_argument("--candidate", default="manual",
+def _candidate_options(verb: argparse.ArgumentParser, required: bool = False) -> None:
+    """What names the candidate and its declared conventions: every verb but merge."""
+    verb.add_argument("--candidate", default=None if required else "manual", required=required,
                       help="a module with manual's API, module:function, or file.py[:name]; "
                       "with --api, module:Class names a family's class")  # fmt: skip
     verb.add_argument("--api", default="", choices=APIS, metavar="API",
@@ -209,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
     marks.add_argument("submissions", nargs="+", type=Path, metavar="DIR",
                        help="a submission's directory: put first on --path, and the "
                        "working directory of its run (a relative file.py is found there)")  # fmt: skip
-    _candidate_options(marks)
+    _candidate_options(marks, required=True)  # manual in every directory would pass them all
     _run_options(marks)
     marks.add_argument("--jobs", type=_at_least(1), default=None,
                        help="submissions verified at once (default: one per core)")  # fmt: skip

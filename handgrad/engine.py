@@ -203,8 +203,26 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
         if any(r > 1 for r in result.ratios.values()):
             _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
                     relu_at_zero, tuple(q for q in names if q in CASE_WISE))  # fmt: skip
+            _blame_inputs(result, candidate.fed)
         results.append(result)
     return results
+
+
+def _blame_inputs(result: CaseResult, fed: Mapping[str, tuple[str, ...]]) -> None:
+    """A quantity whose call was fed a failing quantity of the candidate's own (a layer API)
+    is blamed on that input: affine_backward fed relu_backward's float64 dL/ds1 returns a
+    float64 dL/dx through no fault of its own."""
+    failing = {c.quantity for c in result.failures}
+    for c in result.failures:
+        inputs = [q for q in fed.get(c.quantity, ()) if q in failing]
+        if c.reference == INVARIANT or not inputs:
+            continue
+        first = min(inputs, key=list(QUANTITIES).index)
+        by = result.sources.get(c.quantity, "its call")
+        origin = result.sources.get(first)
+        c.cause = (f"it is computed from {first}{f', from {origin},' if origin else ''} which "
+                   f"fails in this case: {by} was fed the candidate's own {first}; fix that "
+                   "first")  # fmt: skip
 
 
 def _candidate_values(candidate: Candidate, batch: Batch,

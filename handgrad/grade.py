@@ -26,8 +26,12 @@ from typing import Any
 from handgrad.progress import counting
 from handgrad.quantities import ORDER
 
-COLUMNS = ("submission", "api", "verdict", "cases", "failed", "quantity", "source", "cause",
-           "report")  # fmt: skip
+COLUMNS = ("submission", "api", "verdict", "cases", "failed", "errors", "quantity", "source",
+           "cause", "failing", "report")  # fmt: skip
+
+
+LAUNCH = "import sys; sys.path.pop(0); from handgrad.cli import main; sys.exit(main())"
+"""``handgrad`` without the working directory on its path (``-c`` puts it first)."""
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Row:
     verdict: str = ""
     cases: int = 0
     failed: int = 0
+    errors: int = 0
+    """Cases where the candidate raised, hung, crashed or wrote into its inputs."""
     quantity: str = ""
     """The upstream-most failing quantity ("" if none, or if the candidate broke its
     contract before any comparison)."""
@@ -46,6 +52,8 @@ class Row:
     """The candidate's function that gave it, where its API says."""
     cause: str = ""
     """Its likely cause, or why the submission could not be verified."""
+    failing: str = ""
+    """Every failing quantity, upstream first (a loss that fails alone hides no gradient)."""
     report: str = ""
 
 
@@ -86,15 +94,21 @@ def row(name: str, rc: int, output: str, directory: Path) -> Row:
     failed = sum(f for _, f in report["pattern"]["dtype"].values())
     quantity, source, cause = _first_failure(report)
     verdict = "passed" if report["passed"] and rc == 0 else "FAILED"
-    return Row(name, report.get("api", ""), verdict, report["cases"], failed, quantity, source,
-               cause, str(path))  # fmt: skip
+    every = sorted({f["quantity"] for f in report["failing"] if f["quantity"]},
+                   key=lambda q: ORDER.get(q, len(ORDER)))  # fmt: skip
+    return Row(name, report.get("api", ""), verdict, report["cases"], failed,
+               report["candidate_errors"], quantity, source, cause, " ".join(every), str(path))  # fmt: skip
 
 
 def run_one(name: str, submission: Path, arguments: Sequence[str], out: Path) -> Row:
     """Verify one submission in a ``handgrad run`` of its own, from its directory."""
     directory = out / name
     directory.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "handgrad", "run", "--path", str(submission.resolve()),
+    for stale in ("verify.json", "verify.md", "output.txt"):  # an earlier grade's
+        (directory / stale).unlink(missing_ok=True)
+    # Not `python -m`, which puts the working directory (the submission) first on the gate's
+    # sys.path: a student's numpy.py or manual.py would replace the gate's own.
+    command = [sys.executable, "-c", LAUNCH, "run", "--path", str(submission.resolve()),
                *arguments, "--report-dir", str(directory)]  # fmt: skip
     # Each gate on one BLAS thread: the submissions share the cores between them.
     env = os.environ | {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
@@ -110,6 +124,7 @@ def grade(submissions: Sequence[Path], arguments: Sequence[str], out: Path,
           jobs: int | None = None) -> list[Row]:  # fmt: skip
     """Every submission's row, in the order given; ``arguments`` go to each ``handgrad run``."""
     labels = names(submissions)
+    api = arguments[arguments.index("--api") + 1] if "--api" in arguments else ""
     rows: dict[str, Row] = {}
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         futures = {pool.submit(run_one, n, s, arguments, out): n
@@ -120,6 +135,8 @@ def grade(submissions: Sequence[Path], arguments: Sequence[str], out: Path,
                 rows[name] = future.result()
             except Exception as exc:  # noqa: BLE001 (one row, whatever went wrong)
                 rows[name] = Row(name, verdict="gate failed", cause=f"{type(exc).__name__}: {exc}")
+    for r in rows.values():
+        r.api = r.api or api  # one that could not be verified was still graded as that API
     return [rows[n] for n in labels]
 
 
@@ -130,13 +147,13 @@ def _cell(text: object) -> str:
 def markdown(rows: Sequence[Row]) -> str:
     passed = sum(r.verdict == "passed" for r in rows)
     lines = [f"# handgrad grade: {passed} of {len(rows)} submissions passed", "",
-             "| submission | API | verdict | cases failed | first failing quantity | likely cause |",
-             "|---|---|---|---:|---|---|"]  # fmt: skip
+             ("| submission | API | verdict | cases failed | first failing quantity | likely cause "
+             "| every failing quantity |"), "|---|---|---|---:|---|---|---|"]  # fmt: skip
     for r in rows:
         first = f"{r.quantity}, from {r.source}" if r.source else r.quantity
         failed = f"{r.failed} of {r.cases}" if r.cases else ""
         lines.append(f"| {_cell(r.submission)} | {_cell(r.api)} | {r.verdict} | {failed} | "
-                     f"{_cell(first)} | {_cell(r.cause)} |")  # fmt: skip
+                     f"{_cell(first)} | {_cell(r.cause)} | {_cell(r.failing)} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -152,7 +169,8 @@ def csv_rows(path: Path) -> Iterator[Row]:
     """The rows of a summary.csv, as written."""
     with path.open(newline="") as file:
         for r in csv.DictReader(file):
-            yield Row(**(r | {"cases": int(r["cases"]), "failed": int(r["failed"])}))  # type: ignore[arg-type]
+            counts = {k: int(r[k]) for k in ("cases", "failed", "errors")}
+            yield Row(**(r | counts))  # type: ignore[arg-type]
 
 
 def write(out: Path, rows: Sequence[Row]) -> list[Path]:

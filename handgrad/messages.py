@@ -150,34 +150,15 @@ def describe(c: Comparison | None, result: CaseResult) -> str:
         fd = fd_opinion(s, c.quantity, c.index, result.l2) if others else None
         if fd is not None:
             lines.append(f"  {fd} at {idx}")
-    failing = {f.quantity for f in result.failures}
-    fed = _fed_a_failure(c.quantity, source, failing, result)
-    if fed:
-        lines.append(f"  likely cause: {fed}")
-    elif c.cause:
+    if c.cause:
         lines.append(f"  likely cause: {c.cause}")
+    failing = {f.quantity for f in result.failures}
     after = [q for q in downstream(c.quantity) if q in failing]
     if after:
         lines.append(f"  also failing in this case, downstream of {c.quantity} in the "
                      f"derivation: {', '.join(after)}")  # fmt: skip
     lines.append(f"  reproduce: {reproduce_command(result)}")
     return "\n".join(lines)
-
-
-def _fed_a_failure(quantity: str, source: str | None, failing: set[str],
-                   result: CaseResult) -> str:  # fmt: skip
-    """Where each layer is its own function (a layer API), a quantity whose input already
-    fails in the case is blamed on that input's function, not its own: affine_backward fed
-    relu_backward's float64 dL/ds1 returns a float64 dL/dx of its own accord."""
-    if not source:
-        return ""
-    for upstream in QUANTITIES:  # in the derivation's order: the upstream-most first
-        origin = result.sources.get(upstream)
-        if (upstream in failing and origin and origin != source
-                and quantity in downstream(upstream)):  # fmt: skip
-            return (f"what it is computed from fails first: {upstream}, from {origin}, fails in "
-                    f"this case, and {source} gives {quantity} from it; fix that first")  # fmt: skip
-    return ""
 
 
 def narrower_scope(results: Sequence[CaseResult]) -> str:

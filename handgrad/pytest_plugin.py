@@ -258,6 +258,7 @@ class VerifyReport:
                                time.time() - self.started, self.failures,
                                scope, [str(self.shard)], self._selection(),
                                options=options, api=loaded.api if loaded else "",
-                               names=loaded.names if loaded else ())  # fmt: skip
+                               names=loaded.names if loaded else (),
+                               notes=loaded.notes if loaded else ())  # fmt: skip
             paths = report.write(Path(directory), s)
             tr.write_line(f"report written to {' and '.join(map(str, paths))}")

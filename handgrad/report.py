@@ -35,14 +35,15 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
             seconds: float, failures: list[dict[str, str]], scope: Scope | None = None,
             shards: list[str] | None = None, selection: str = "",
             env: dict[str, str] | None = None, options: str = "", api: str = "",
-            names: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+            names: Sequence[str] = (), notes: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     """The report as one dict for strict JSON: an infinite ratio (a shape, dtype or NaN
     failure) is written as the string "inf". ``options``: those that name the candidate
     and its conventions in a rerun command (default: from ``candidate`` and ``scope``). ``shards``: the "i/n" shards it covers
     (default ["1/1"], the whole run); ``selection``: which of the gate's tests ran (pytest's
     -m and -k); ``env``: the versions it ran with (default: this process's); ``api``: how
     the candidate was called ("module", "function" or a family's name) and ``names``: which
-    of its names the adapter called."""
+    of its names the adapter called; ``notes``: the adapter's on the candidate, before the
+    tally's on its cases."""
     rows = [r | {"worst_ratio": r["worst_ratio"] if math.isfinite(r["worst_ratio"]) else "inf"}
             for r in tally.as_dicts()]  # fmt: skip
     scope = scope or Scope()
@@ -66,7 +67,7 @@ def summary(tally: Tally, candidate: str, seed: int, random_cases: int, passed: 
             "scope_statement": scope.describe(),
             "second_order": tally.second_order(),
             "quantities": tally.quantities(), "verdict": tally.verdict_line(),
-            "failing": tally.failing_list(), "notes": list(tally.notes),
+            "failing": tally.failing_list(), "notes": list(dict.fromkeys([*notes, *tally.notes])),
             "passed": passed and tally.passed, "seconds": round(seconds, 1),
             "candidate_errors": tally.errors, "rows": rows, "failures": failures,
             "environment": env or environment()}  # fmt: skip

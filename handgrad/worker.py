@@ -72,6 +72,8 @@ class Description:
     names: tuple[str, ...]
     sources: dict[str, str]
     explicit: bool
+    fed: dict[str, tuple[str, ...]]
+    notes: tuple[str, ...]
 
 
 # --- in the worker -----------------------------------------------------------------------
@@ -89,7 +91,8 @@ def serve(conn: Connection, results: Results, name: str, path: tuple[str, ...],
         return
     conn.send(("ready", Description(loaded.name, loaded.products, dict(loaded.declared),
                                     loaded.without_l2, loaded.path, loaded.api, loaded.names,
-                                    dict(loaded.sources), loaded.explicit)))  # fmt: skip
+                                    dict(loaded.sources), loaded.explicit, dict(loaded.fed),
+                                    loaded.notes)))  # fmt: skip
     while True:
         try:
             message = conn.recv()
@@ -326,7 +329,7 @@ def isolated(name: str, path: tuple[str, ...], timeout: float = TIMEOUT,
         return values
 
     return Isolated(d.name, run, d.products, d.declared, d.without_l2, d.path, d.api, d.names,
-                    d.sources, d.explicit, worker)  # fmt: skip
+                    d.sources, d.explicit, d.fed, d.notes, worker)  # fmt: skip
 
 
 if __name__ == "__main__":

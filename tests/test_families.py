@@ -286,8 +286,9 @@ def test_a_layer_fed_a_failing_input_is_not_blamed(capsys: pytest.CaptureFixture
     assert first.startswith("dL/ds1 mismatch, from relu_backward:"), first
     assert "a float64 constant or cast promoted the result" in messages
     assert "dL/dx mismatch, from affine_backward (first layer) → dx" in messages
-    assert ("likely cause: what it is computed from fails first: dL/ds1, from relu_backward, "
-            "fails in this case") in messages  # fmt: skip
+    assert ("likely cause: it is computed from dL/ds1, from relu_backward, which fails in this "
+            "case: affine_backward (first layer) → dx was fed the candidate's own dL/ds1") in (
+        messages)  # fmt: skip
 
 
 def test_grade_keeps_going_past_an_import_error_a_hang_and_a_crash(tmp_path: Path) -> None:

@@ -23,6 +23,13 @@ import numpy as np
 from handgrad.candidate import NOTES, Arrays, CandidateError, calling
 from handgrad.cases import Case
 
+_DOT = np.dot  # NumPy's own, taken before any candidate is imported
+
+
+def patched_dot() -> bool:
+    """Whether the candidate's import replaced ``np.dot`` (``nnfs.init()`` does)."""
+    return np.dot is not _DOT
+
 
 def _key(name: str) -> str:
     """A name as it is compared: case and underscores aside (``Loss_CategoricalCrossEntropy``
@@ -32,8 +39,15 @@ def _key(name: str) -> str:
 
 def own(module: ModuleType) -> dict[str, str]:
     """The names the module defines itself (not those it imports), by their compared form."""
-    return {_key(n): n for n, obj in vars(module).items()
-            if getattr(obj, "__module__", None) == module.__name__}  # fmt: skip
+    return {_key(n): n for n, obj in list(vars(module).items())
+            if _module_of(obj) == module.__name__}  # fmt: skip
+
+
+def _module_of(obj: Any) -> Any:
+    try:
+        return getattr(obj, "__module__", None)
+    except Exception:  # noqa: BLE001 (a lazy object of the candidate's may raise anything)
+        return None
 
 
 def find(namespace: Any, wanted: str) -> str | None:
@@ -114,7 +128,18 @@ class Calls:
 
     def fail(self, why: str) -> CandidateError:
         """A contract failure of the running call, keeping what came before it."""
-        return CandidateError(f"{self.step} {why} ({self.case.spec})", self.out)
+        return CandidateError(f"{self.step} {why} ({self.case.spec})", self._partial())
+
+    def _partial(self) -> Arrays:
+        return self.out | {NOTES: np.array(self.notes)} if self.notes else self.out
+
+    def read(self, obj: Any, attribute: str) -> Any:
+        """What the last call left in ``obj.attribute`` (a layer's ``.output``, ``.dW``);
+        a contract failure naming the call and the attribute if it left nothing there."""
+        try:
+            return getattr(obj, attribute)
+        except AttributeError:
+            raise self.fail(f"set no .{attribute}") from None
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -128,7 +153,7 @@ class Calls:
             raise
         except Exception as exc:
             raise CandidateError(f"{self.step} raised {type(exc).__name__}: {exc} "
-                                 f"({self.case.spec})", self.out) from exc  # fmt: skip
+                                 f"({self.case.spec})", self._partial()) from exc  # fmt: skip
 
     def result(self) -> Arrays:
         """Every quantity given, with the notes; a contract failure if a lent array was
@@ -137,10 +162,8 @@ class Calls:
             which = "; ".join(f"{label} modified its input {name}"
                               for name, label in self._modified.items())  # fmt: skip
             raise CandidateError(f"{which} ({self.case.spec}); inputs must be left untouched",
-                                 self.out)  # fmt: skip
-        if self.notes:
-            return self.out | {NOTES: np.array(self.notes)}
-        return self.out
+                                 self._partial())  # fmt: skip
+        return self._partial()
 
 
 PARAMETERS = ("w1", "b1", "w2", "b2")

@@ -27,6 +27,8 @@ from handgrad.regularisation import L2
 NAME = "cs231n-fc"
 SCOPE = cs231n_a1.SCOPE | {"l2_form": "half"}
 FROM_LAYERS = ("s1", "o1", "dL/ds2", "dL/do1", "dL/ds1", "dL/dx")
+FED = {"o1": ("s1",), "dL/do1": ("dL/ds2",), "dL/ds1": ("dL/do1", "s1"), "dL/dx": ("dL/ds1",)}
+"""What the layer functions are fed of what is kept of theirs (their s2 is not the class's)."""
 
 
 def detect(module: ModuleType) -> bool:
@@ -65,4 +67,4 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
         sources |= {q: cs231n_layers.SOURCES[q] for q in FROM_LAYERS}
         names += tuple(layers[f].__name__ for f in cs231n_layers.FUNCTIONS)
     return Candidate(name, run, (), SCOPE | declared_scope(module), (), path, api=NAME,
-                     names=names, sources=sources)  # fmt: skip
+                     names=names, sources=sources, fed=FED if layers else {})  # fmt: skip

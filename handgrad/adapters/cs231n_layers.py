@@ -38,6 +38,12 @@ SOURCES = {
     "dL/dw1": "affine_backward (first layer) → dw",
     "dL/db1": "affine_backward (first layer) → db",
 }
+FED = {"o1": ("s1",), "s2": ("o1",), "loss": ("s2",), "dL/ds2": ("s2",),
+       "dL/do1": ("dL/ds2",), "dL/dw2": ("dL/ds2", "o1"), "dL/db2": ("dL/ds2",),
+       "dL/ds1": ("dL/do1", "s1"), "dL/dx": ("dL/ds1",), "dL/dw1": ("dL/ds1",),
+       "dL/db1": ("dL/ds1",)}  # fmt: skip
+"""The candidate's own quantities each call is fed (the caches hold what their forward was
+fed: affine_backward's dw reads o1)."""
 
 
 def functions(namespace: Any) -> dict[str, Callable[..., Any]]:
@@ -72,7 +78,7 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
     names = tuple(fs[f].__name__ for f in FUNCTIONS)
     return Candidate(name, run, (), SCOPE | declared_scope(module),
                      (f"{NAME}'s layer functions have no regulariser",), path, api=NAME,
-                     names=names, sources=SOURCES)  # fmt: skip
+                     names=names, sources=SOURCES, fed=FED)  # fmt: skip
 
 
 def compose(fs: dict[str, Callable[..., Any]], calls: Calls,

@@ -32,6 +32,12 @@ from handgrad.regularisation import L2
 NAME = "dlfs"
 LAYERS = ("Affine", "Relu", "SoftmaxWithLoss")
 SCOPE = {"targets": ["labels", "onehot"], "reductions": ["mean"]}
+FED = {"o1": ("s1",), "s2": ("o1",), "p": ("s2",), "loss": ("s2",), "dL/ds2": ("p",),
+       "dL/do1": ("dL/ds2",), "dL/dw2": ("dL/ds2", "o1"), "dL/db2": ("dL/ds2",),
+       "dL/ds1": ("dL/do1", "s1"), "dL/dx": ("dL/ds1",), "dL/dw1": ("dL/ds1",),
+       "dL/db1": ("dL/ds1",)}  # fmt: skip
+"""The candidate's own quantities each call is fed, or reads back from its layer (the
+softmax-with-loss's backward reads its own p; each layer, the input its forward had)."""
 
 
 def detect(module: ModuleType) -> bool:
@@ -89,7 +95,7 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
                "dL/dw1": "Affine1.backward → dW", "dL/db1": "Affine1.backward → db"}  # fmt: skip
     return Candidate(name, run, (), SCOPE | declared_scope(module),
                      (f"{NAME}'s two-layer net has no regulariser",), path, api=NAME,
-                     names=names, sources=sources)  # fmt: skip
+                     names=names, sources=sources, fed=FED)  # fmt: skip
 
 
 def _of_net(calls: Calls, cls: Any) -> tuple[list[tuple[str, Any]], Any]:
@@ -133,16 +139,16 @@ def _network(calls: Calls, layers: list[tuple[str, Any]], last: Any) -> None:
         t = np.ones((calls.case.spec.N, 1), calls.case.spec.dtype)
     loss = calls.call("SoftmaxWithLoss.forward", last.forward, s2, t, roles=("x", "t"))
     calls.keep("loss", loss)
-    calls.keep("p", last.y)
+    calls.keep("p", calls.read(last, "y"))
     ds2 = calls.call("SoftmaxWithLoss.backward", last.backward, 1, roles=("dout",))
     calls.keep("dL/ds2", ds2)
     do1 = calls.call(f"{n2}.backward", second.backward, ds2, roles=("dout",))
     calls.keep("dL/do1", do1)
-    calls.keep("dL/dw2", second.dW)
-    calls.keep("dL/db2", second.db)
+    calls.keep("dL/dw2", calls.read(second, "dW"))
+    calls.keep("dL/db2", calls.read(second, "db"))
     ds1 = calls.call(f"{nr}.backward", relu.backward, do1, roles=("dout",))
     calls.keep("dL/ds1", ds1)
     dx = calls.call(f"{n1}.backward", first.backward, ds1, roles=("dout",))
     calls.keep("dL/dx", dx)
-    calls.keep("dL/dw1", first.dW)
-    calls.keep("dL/db1", first.db)
+    calls.keep("dL/dw1", calls.read(first, "dW"))
+    calls.keep("dL/db1", calls.read(first, "db"))

@@ -35,6 +35,20 @@ def check(api: str) -> str:
     return api
 
 
+CLASSES = ("cs231n-a1", "cs231n-fc", "dlfs")
+"""The families whose entry point is a class (``module:Name``)."""
+
+
+def _class_family(imported: ModuleType, name: str) -> str:
+    """The family of a module whose class ``module:Name`` names, when only one of those
+    with a class entry point matches it; a LoadError asking for --api otherwise."""
+    found = [f for f in CLASSES if _detects(FAMILIES[f], imported)]
+    if len(found) != 1:
+        raise LoadError(f"--candidate {name}: it names a class, not a function: say which API "
+                        f"it follows with --api ({', '.join(CLASSES)})")  # fmt: skip
+    return found[0]
+
+
 def _has_module_api(imported: ModuleType) -> bool:
     return all(hasattr(imported, a) for a in module.REQUIRED)
 
@@ -42,7 +56,14 @@ def _has_module_api(imported: ModuleType) -> bool:
 def detected(imported: ModuleType) -> list[str]:
     """The APIs the module's own names match: "module" for manual's, and each family."""
     found = ["module"] if _has_module_api(imported) else []
-    return found + [name for name, family in FAMILIES.items() if family.detect(imported)]
+    return found + [name for name, family in FAMILIES.items() if _detects(family, imported)]
+
+
+def _detects(family: ModuleType, imported: ModuleType) -> bool:
+    try:
+        return bool(family.detect(imported))
+    except Exception:  # noqa: BLE001 (the candidate's objects may raise anything when asked)
+        return False
 
 
 def _imported(imported: ModuleType) -> list[str]:
@@ -65,7 +86,9 @@ def adapt(imported: ModuleType, name: str, path: tuple[str, ...], api: str,
     """The candidate ``name`` (``attribute``: what follows its colon) as the engine sees it."""
     explicit = bool(check(api))
     if not api:
-        if attribute:
+        if attribute and isinstance(getattr(imported, attribute, None), type):
+            api = _class_family(imported, name)
+        elif attribute:
             api = "function"
         else:
             found = detected(imported)

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.adapters.calls import Calls, find, own, parameters
+from handgrad.adapters import dlfs
+from handgrad.adapters.calls import Calls, find, own, parameters, patched_dot
 from handgrad.adapters.module import takes
 from handgrad.candidate import Arrays, Candidate, LoadError, declared_scope
 from handgrad.cases import Case
@@ -95,7 +96,8 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
         "o1": f"{n[RELU]}.forward → output",
         "s2": f"{dense}.forward (second layer) → output",
         "p": f"{p_from} → output",
-        "loss": f"{combined}.forward" if has_forward else f"{n.get(LOSS)}.calculate",
+        "loss": (f"{combined}.forward" if has_forward else f"{n.get(LOSS)}.calculate")
+        + (f", with {n.get(LOSS)}.regularization_loss under --l2"),
         "dL/ds2": f"{combined}.backward → dinputs",
         "dL/do1": f"{dense}.backward (second layer) → dinputs",
         "dL/dw2": f"{dense}.backward (second layer) → dweights",
@@ -105,8 +107,16 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
         "dL/dw1": f"{dense}.backward (first layer) → dweights",
         "dL/db1": f"{dense}.backward (first layer) → dbiases",
     }
-    return Candidate(name, run, (), SCOPE | declared_scope(module), _without_l2(classes), path,
-                     api=NAME, names=tuple(n.values()), sources=sources)  # fmt: skip
+    fed = dlfs.FED | {"loss": ("s2",) if has_forward else ("p",)}
+    scope, notes = SCOPE, ()
+    if patched_dot():
+        # nnfs.init(): np.dot computes in float64 and returns float32, whatever its inputs.
+        scope = SCOPE | {"dtypes": ["float32"]}
+        notes = (("np.dot was replaced at import (nnfs.init() makes it return float32 whatever "
+                 "its inputs), so the natural scope is float32 alone; --dtypes float64 "
+                 "verifies float64 too, and fails there"),)  # fmt: skip
+    return Candidate(name, run, (), scope | declared_scope(module), _without_l2(classes), path,
+                     api=NAME, names=tuple(n.values()), sources=sources, fed=fed, notes=notes)  # fmt: skip
 
 
 def _network(calls: Calls, classes: dict[str, Any], n: dict[str, str], l2: L2,
@@ -133,21 +143,23 @@ def _network(calls: Calls, classes: dict[str, Any], n: dict[str, str], l2: L2,
     def forward(layer: Any, label: str, inputs: Any) -> Any:
         calls.call(label, layer.forward, inputs, roles=("inputs",),
                    keywords=_training(layer.forward))  # fmt: skip
-        return layer.output
+        return calls.read(layer, "output")
 
     calls.keep("s1", forward(dense1, f"{n[DENSE]}.forward (first layer)", x))
-    calls.keep("o1", forward(relu, f"{n[RELU]}.forward", dense1.output))
-    s2 = forward(dense2, f"{n[DENSE]}.forward (second layer)", relu.output)
+    calls.keep("o1", forward(relu, f"{n[RELU]}.forward", calls.read(dense1, "output")))
+    s2 = forward(dense2, f"{n[DENSE]}.forward (second layer)", calls.read(relu, "output"))
     calls.keep("s2", s2)
     loss_object = getattr(last, "loss", None)
     if has_forward:
+        _new_pass(calls, loss_object, n)
         data_loss = calls.call(f"{n[COMBINED]}.forward", last.forward, s2, y,
                                roles=("inputs", "y_true"))  # fmt: skip
-        p = last.output
+        p = calls.read(last, "output")
     else:
         softmax = calls.call(f"{n[SOFTMAX]}()", classes[SOFTMAX])
         p = forward(softmax, f"{n[SOFTMAX]}.forward", s2)
         loss_object = calls.call(f"{n[LOSS]}()", classes[LOSS])
+        _new_pass(calls, loss_object, n)
         data_loss = calls.call(f"{n[LOSS]}.calculate", loss_object.calculate, p, y,
                                roles=("output", "y"))  # fmt: skip
     calls.keep("p", p)
@@ -157,21 +169,35 @@ def _network(calls: Calls, classes: dict[str, Any], n: dict[str, str], l2: L2,
         data_loss = data_loss + _regularisation(calls, loss_object, n, (dense1, dense2))
     calls.keep("loss", data_loss)
     calls.call(f"{n[COMBINED]}.backward", last.backward, p, y, roles=("dvalues", "y_true"))
-    calls.keep("dL/ds2", last.dinputs)
-    upstream = last.dinputs
+    calls.keep("dL/ds2", calls.read(last, "dinputs"))
+    upstream = calls.read(last, "dinputs")
     for i, layer in ((2, dense2), (1, dense1)):
         which = "first" if i == 1 else "second"
         calls.call(f"{n[DENSE]}.backward ({which} layer)", layer.backward, upstream,
                    roles=("dvalues",))  # fmt: skip
-        calls.keep(f"dL/dw{i}", layer.dweights)
-        calls.keep(f"dL/db{i}", _row(calls, layer.dbiases, spec.H if i == 1 else spec.C))
+        calls.keep(f"dL/dw{i}", calls.read(layer, "dweights"))
+        calls.keep(
+            f"dL/db{i}", _row(calls, calls.read(layer, "dbiases"), spec.H if i == 1 else spec.C)
+        )
         if i == 2:
-            calls.keep("dL/do1", layer.dinputs)
-            calls.call(f"{n[RELU]}.backward", relu.backward, layer.dinputs, roles=("dvalues",))
-            calls.keep("dL/ds1", relu.dinputs)
-            upstream = relu.dinputs
+            calls.keep("dL/do1", calls.read(layer, "dinputs"))
+            calls.call(
+                f"{n[RELU]}.backward",
+                relu.backward,
+                calls.read(layer, "dinputs"),
+                roles=("dvalues",),
+            )
+            calls.keep("dL/ds1", calls.read(relu, "dinputs"))
+            upstream = calls.read(relu, "dinputs")
         else:
-            calls.keep("dL/dx", layer.dinputs)
+            calls.keep("dL/dx", calls.read(layer, "dinputs"))
+
+
+def _new_pass(calls: Calls, loss: Any, n: dict[str, str]) -> None:
+    """The book's later Loss accumulates over an epoch's batches from ``new_pass()``, which
+    its Model calls first."""
+    if callable(getattr(loss, "new_pass", None)):
+        calls.call(f"{n[LOSS]}.new_pass", loss.new_pass)
 
 
 def _row(calls: Calls, dbiases: Any, width: int) -> Any:
