@@ -213,24 +213,6 @@ def _formula(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Array
         if bad.any() and np.all((g[bad] == low) & (want[bad] < low)):
             return (f"p is clipped from below at {low:.3g}: it must be the softmax itself; a "
                     "clip before the log changes p and every gradient after it")  # fmt: skip
-    if q == "loss":
-        s2 = ref["s2"].astype(np.float64)
-        top = s2.max(axis=1, keepdims=True)
-        p = np.exp(s2 - top)
-        p /= p.sum(axis=1, keepdims=True)
-        targets = case.target_matrix()
-        scale = 1 / N if case.spec.reduction == "mean" else 1.0
-        for added in (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15):
-            alt = np.asarray(-(targets * np.log(p + added)).sum() * scale)
-            if _explained(g, alt, want, tol, eps):
-                return (f"the loss matches −Σ y·log(p + {added:g}): a constant inside the log "
-                        "shifts it; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
-            # The nnfs book's clip(p, 1e-7, 1 − 1e-7), and its kin.
-            alt = np.asarray(-(targets * np.log(np.clip(p, added, 1 - added))).sum() * scale)
-            if _explained(g, alt, want, tol, eps):
-                return (f"the loss matches −Σ y·log(clip(p, {added:g}, 1 − {added:g})): p is "
-                        "clipped before the log, which changes the loss wherever a p falls "
-                        "outside; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
     if q == "dL/do1":
         alt = np.where(ref["s1"] > 0, want, 0.0)
         if _explained(g, alt, want, tol, eps):
@@ -245,6 +227,32 @@ def _formula(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, ref: Array
         if bad.any() and not np.any(on_diag[bad]):
             return "mismatches only off the diagonal: the −p_c p_j term for c ≠ j"
     return ""
+
+
+def _loss_formulas(g: NDArray[Any], want: NDArray[Any], case: Case, ref: Arrays,
+                   tol: NDArray[Any], eps: float) -> list[str]:  # fmt: skip
+    """Every known wrong loss formula that accounts for the candidate's loss. It is one
+    number: more than one may fit it, and then none is named."""
+    N = case.spec.N
+    s2 = ref["s2"].astype(np.float64)
+    top = s2.max(axis=1, keepdims=True)
+    p = np.exp(s2 - top)
+    p /= p.sum(axis=1, keepdims=True)
+    targets = case.target_matrix()
+    scale = 1 / N if case.spec.reduction == "mean" else 1.0
+    found = []
+    for added in (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15):
+        alt = np.asarray(-(targets * np.log(p + added)).sum() * scale)
+        if _explained(g, alt, want, tol, eps):
+            found.append(f"the loss matches −Σ y·log(p + {added:g}): a constant inside the log "
+                         "shifts it; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
+        # The nnfs book's clip(p, 1e-7, 1 − 1e-7), and its kin.
+        alt = np.asarray(-(targets * np.log(np.clip(p, added, 1 - added))).sum() * scale)
+        if _explained(g, alt, want, tol, eps):
+            found.append(f"the loss matches −Σ y·log(clip(p, {added:g}, 1 − {added:g})): p is "
+                         "clipped before the log, which changes the loss wherever a p falls "
+                         "outside; take log p as s2 − logsumexp(s2) instead")  # fmt: skip
+    return found
 
 
 def _scale_of_n(q: str, g: NDArray[Any], want: NDArray[Any], case: Case, tol: NDArray[Any],
@@ -283,6 +291,17 @@ def _l2(q: str, case: Case, ref: Arrays, outputs: Arrays, l2: L2, tols: Arrays) 
     return diagnose_l2(q, case, ref, l2, outputs, explains, passes)
 
 
+def _loss(g: NDArray[Any], want: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any],
+          eps: float) -> str:  # fmt: skip
+    """The loss's cause, only when exactly one pattern accounts for it: a single number can
+    match a sign error, a 1/N and a wrong formula at once, and then naming one would be a
+    guess."""
+    found = ["candidate ≈ −reference: a sign error"] if _explained(g, -want, want, tol, eps) else []
+    found += [c] if (c := _scale_of_n("loss", g, want, case, tol, eps)) else []
+    found += _loss_formulas(g, want, case, ref, tol, eps)
+    return found[0] if len(found) == 1 else ""
+
+
 def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDArray[Any],
              outputs: Arrays, relu_at_zero: str = "0", l2: L2 = NO_L2,
              tols: Arrays | None = None) -> str:  # fmt: skip
@@ -309,6 +328,8 @@ def diagnose(c: Comparison, got: NDArray[Any], case: Case, ref: Arrays, tol: NDA
             return "its p is not finite (see p's failure): this follows from it" if broken else ""
         return _not_finite(q, g, case, ref, outputs)
     eps = float(np.finfo(np.dtype(case.spec.dtype)).eps)
+    if q == "loss":
+        return _loss(g, want, case, ref, tol, eps)
     if _explained(g, -want, want, tol, eps):
         hint = "" if second else " (p − y flipped to y − p?)"
         return f"candidate ≈ −reference: a sign error{hint}"

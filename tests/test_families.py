@@ -22,6 +22,8 @@ import pytest
 
 from handgrad import cli, grade
 from handgrad.candidate import LoadError, load_candidate
+from handgrad.engine import verify_many
+from handgrad.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ROOT / "tests" / "candidates" / "families"
@@ -273,6 +275,37 @@ def test_a_layer_that_writes_into_its_dout_is_a_note_and_its_report_names_the_fa
     assert "API: dlfs (names used: TwoLayerNet)." in (out / "verify.md").read_text()
 
 
+def test_the_books_last_chapters_and_nnfs_init(tmp_path: Path) -> None:
+    """nnfs's final API (no combined forward, a Loss that accumulates from new_pass, the
+    regulariser through remember_trainable_layers) runs; its clipped loss is named, and
+    nothing else fails. Under nnfs.init()'s np.dot only float32 is claimed, with a note."""
+    final = load_candidate("nnfs_final", (str(FAMILIES),), api="nnfs")
+    scope = Scope.of(final, l2=0.05)
+    specs = scope.random_specs(3, 60) + scope.edge_specs(3)
+    results = list(verify_many(final, specs, scope.relu_at_zero, scope.l2))
+    assert not [r.error for r in results if r.error]
+    failing = {c.quantity for r in results for c in r.failures}
+    assert failing == {"loss"}, failing
+    causes = {c.cause for r in results for c in r.failures}
+    # Where one number fits more than one wrong formula, no cause is named: never a wrong one.
+    assert all(not c or "clip(p, 1e-07" in c or "underflowed" in c for c in causes), causes
+    assert any("clip(p, 1e-07" in c for c in causes), causes
+    patched = load_candidate("nnfs_init", (str(FAMILIES),), api="nnfs")
+    assert Scope.of(patched).dtypes == ("float32",)
+    assert any("nnfs.init()" in note for note in patched.notes)
+    out = tmp_path / "report"
+    assert cli.main(["run", *PATH, "--candidate", "nnfs_init", "--api", "nnfs", "--cases", "30",
+                     "--report-dir", str(out)]) == 0  # fmt: skip
+    assert any("nnfs.init()" in n for n in json.loads((out / "verify.json").read_text())["notes"])
+
+
+def test_a_class_named_without_api_takes_its_family() -> None:
+    loaded = load_candidate("cs231n.classifiers.neural_net:NoRowMaxNet", (str(FAMILIES),))
+    assert loaded.api == "cs231n-a1"
+    with pytest.raises(LoadError, match=r"it names a class, not a function: say which API"):
+        load_candidate("nnfs_classes:Layer_Dense", (str(FAMILIES),))
+
+
 def test_a_layer_fed_a_failing_input_is_not_blamed(capsys: pytest.CaptureFixture[str]) -> None:
     """relu_backward's float64 mask: the first message names relu_backward, and the
     affine_backward fed its output is told where the failure starts."""
@@ -295,12 +328,17 @@ def test_grade_keeps_going_past_an_import_error_a_hang_and_a_crash(tmp_path: Pat
     root = tmp_path / "class"
     for name, body in [
         ("a-correct", "from cs231n.layers import *\n"),
+        # The gate's own modules, shadowed in a submission's directory: never imported.
+        ("a-correct/references", "raise SystemExit('the gate imported a submission's file')\n"),
         ("b-import", "import a_module_nobody_has\n"),
         ("c-hang", ("import time\nfrom cs231n.layers import *\n"
                    "def relu_backward(dout, cache):\n    time.sleep(600)\n")),
         ("d-crash", ("import os\nfrom cs231n.layers import *\n"
                     "def relu_backward(dout, cache):\n    os._exit(3)\n")),
     ]:  # fmt: skip
+        if "/" in name:
+            (root / f"{name}.py").write_text(body)
+            continue
         (root / name).mkdir(parents=True)
         (root / name / "submission.py").write_text(body)
     out = tmp_path / "grades"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ changing seeds make up the difference over the weeks)."""
 FAMILY_CASES = 300
 FAMILIES = Path(__file__).parent / "candidates" / "families"
 # Each published API's correct candidate, and the L2 it is verified with (its natural form).
-FAMILY = {
+FAMILY: dict[str, tuple[str, dict[str, Any]]] = {
     "cs231n-a1": ("cs231n.classifiers.neural_net", {"l2": 0.05, "l2_form": "full"}),
     "cs231n-layers": ("cs231n.layers", {}),
     "cs231n-fc": ("cs231n.classifiers.fc_net", {"l2": 0.05}),

@@ -108,7 +108,8 @@ def adapt(module: ModuleType, name: str, path: tuple[str, ...], entry: str) -> C
         "dL/db1": f"{dense}.backward (first layer) → dbiases",
     }
     fed = dlfs.FED | {"loss": ("s2",) if has_forward else ("p",)}
-    scope, notes = SCOPE, ()
+    scope: dict[str, Any] = SCOPE
+    notes: tuple[str, ...] = ()
     if patched_dot():
         # nnfs.init(): np.dot computes in float64 and returns float32, whatever its inputs.
         scope = SCOPE | {"dtypes": ["float32"]}

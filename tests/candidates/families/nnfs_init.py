@@ -6,7 +6,7 @@ installed. The classes are the correct ones: only float32 can be right under it.
 
 import numpy as np
 
-from nnfs_classes import *  # noqa: F403
+from nnfs_classes import *
 
 _numpy_dot = np.dot
 
