@@ -194,13 +194,15 @@ def test_a_mistake_is_rejected_with_its_cause_through_verify(
     family: str, entry: str, tmp_path: Path
 ) -> None:
     """Every mistake, through the gate's pytest run, on the edge cases (where each shows)
-    and one random case: its first failing quantity, the function that gave it, its cause."""
+    and one random case: its first failing quantity, the function that gave it, its cause.
+    Hypothesis is deselected: a failing candidate makes it shrink, which took 30 to 90 s
+    a mistake here and adds nothing to what the first failing quantity shows."""
     options, entries = CATALOG[family]
     expected = entries[entry]
     assert expected is not None
     quantity, source, cause = expected
     rc, report, output = _verify([*PATH, "--candidate", entry, "--api", family, *options,
-                                  "--cases", "1"], tmp_path)  # fmt: skip
+                                  "--cases", "1", "-k", "not hypothesis"], tmp_path)  # fmt: skip
     assert rc == 1, output[-3000:]
     compared = [f for f in report["failing"] if f["quantity"]]
     first = min(compared, key=lambda f: list(CATALOG_ORDER).index(f["quantity"]))
