@@ -195,7 +195,7 @@ def test_a_mistake_is_rejected_with_its_cause_through_verify(
 ) -> None:
     """Every mistake, through the gate's pytest run, on the edge cases (where each shows)
     and one random case: its first failing quantity, the function that gave it, its cause.
-    Hypothesis is deselected: a failing candidate makes it shrink, which took 30 to 90 s
+    Hypothesis is deselected: a failing candidate makes it shrink, which took up to 98 s
     a mistake here and adds nothing to what the first failing quantity shows."""
     options, entries = CATALOG[family]
     expected = entries[entry]
