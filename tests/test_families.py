@@ -1,7 +1,8 @@
 """The published APIs (``--api``): detected from a module's own names, each family's correct
-candidate passing within its natural scope, and each mistake rejected with its cause
-through the gate's pytest run (what ``nox -s verify`` runs); ``tests/test_grade.py``
-takes the same catalog through ``handgrad grade``.
+candidate passing within its natural scope, and a mistake of each family rejected with
+its cause through the gate's pytest run (what ``nox -s verify`` runs);
+``tests/test_grade.py`` takes the whole catalog, every mistake with its cause, through
+``handgrad grade``.
 
 The candidates are in ``tests/candidates/families/``, laid out as the published code is.
 They are written by the same hands as the adapters: published code, kept outside this
@@ -185,16 +186,21 @@ def test_the_readme_command_passes_the_correct_one_through_verify(
     assert report["cases"] >= 100, report["cases"]
 
 
-MISTAKES = [(family, entry) for family, (_, entries) in CATALOG.items()
-            for entry, expected in entries.items() if expected is not None]  # fmt: skip
+MISTAKES = [(family, next(e for e, expected in entries.items() if expected is not None))
+            for family, (_, entries) in CATALOG.items()]  # fmt: skip
+"""One mistake per family: every other goes through ``handgrad grade``
+(``tests/test_grade.py``), which verifies each submission in a gate process of its own and
+checks the same quantity, function and cause. This run proves the pytest front end: the
+family's options, its report and its message line."""
 
 
 @pytest.mark.parametrize(("family", "entry"), MISTAKES, ids=[e for _, e in MISTAKES])
 def test_a_mistake_is_rejected_with_its_cause_through_verify(
     family: str, entry: str, tmp_path: Path
 ) -> None:
-    """Every mistake, through the gate's pytest run, on the edge cases (where each shows)
-    and one random case: its first failing quantity, the function that gave it, its cause.
+    """A family's mistake, through the gate's pytest run, on the edge cases (where each
+    shows) and one random case: its first failing quantity, the function that gave it, its
+    cause.
     Hypothesis is deselected: a failing candidate makes it shrink, which took up to 98 s
     a mistake here and adds nothing to what the first failing quantity shows."""
     options, entries = CATALOG[family]
