@@ -2,8 +2,8 @@
 # /// script
 # dependencies = ["nox>=2025.2.9"]
 # ///
-"""Sessions: ``nox`` runs the gate; ``nox -s lint tests verify`` is what CI runs; ``nox -l``
-lists all.
+"""Sessions: ``nox`` runs the gate; ``nox -s lint tests verify docs`` is what CI runs;
+``nox -l`` lists all.
 
 Every session installs the project (with its "oracles" extra, torch and JAX) and what else
 it needs with pip, pinned by constraints.txt (this machine has a CPU wheel of exactly that
@@ -83,6 +83,22 @@ def lint(session: nox.Session) -> None:
                 ".github/dependabot.yml")  # fmt: skip
     session.run("zizmor", "--offline", "--config", ".github/zizmor.yml", ".github/workflows",
                 "action.yml")  # fmt: skip
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, Material, mkdocstrings), built strictly into site/:
+    a warning, a broken link or anchor, or a reference that does not resolve fails it.
+    ``nox -s docs -- serve`` serves it locally instead. It never runs the benchmarks: the
+    figures it shows are the files ``nox -s bench`` writes into docs/."""
+    # The API reference is read from the sources (griffe), so the oracles are not needed.
+    deps = nox.project.dependency_groups(PYPROJECT, "docs")
+    session.install(*deps, *CONSTRAINTS)
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+        return
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), *session.posargs,
+                env={"NO_MKDOCS_2_WARNING": "1"})  # fmt: skip
 
 
 @nox.session(default=False)

@@ -151,13 +151,16 @@ def test_an_ambiguous_module_an_unknown_api_and_l2_without_a_regulariser_stop_fi
         assert len(err.strip().splitlines()) <= 2, err  # one line (argparse adds its usage)
 
 
-def _readme_commands() -> dict[str, list[str]]:
-    """The README's command for each family: `nox -s verify -- ARGS`, by its --api."""
-    text = (ROOT / "README.md").read_text()
-    found = {}
-    for line in re.findall(r"^python3 -m nox -s verify -- (.*--api .*)$", text, re.MULTILINE):
-        args = shlex.split(line)
-        found[args[args.index("--api") + 1]] = args
+def _documented_commands() -> dict[str, list[str]]:
+    """The documented command for each family, `nox -s verify -- ARGS`, by its --api: from
+    the README and the pages, which must agree where both have one."""
+    found: dict[str, list[str]] = {}
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for line in re.findall(r"^python3 -m nox -s verify -- (.*--api .*)$", text, re.MULTILINE):
+            args = shlex.split(line)
+            api = args[args.index("--api") + 1]
+            assert found.setdefault(api, args) == args, f"{page.name} differs on {api}"
     return found
 
 
@@ -171,15 +174,15 @@ def _verify(args: list[str], report: Path) -> tuple[int, dict[str, Any], str]:
     return run.returncode, json.loads((report / "verify.json").read_text()), run.stdout
 
 
-def test_the_readme_has_a_command_for_each_family() -> None:
-    assert set(_readme_commands()) == set(CATALOG)
+def test_the_docs_have_a_command_for_each_family() -> None:
+    assert set(_documented_commands()) == set(CATALOG)
 
 
 @pytest.mark.parametrize("family", CATALOG)
-def test_the_readme_command_passes_the_correct_one_through_verify(
+def test_the_documented_command_passes_the_correct_one_through_verify(
     family: str, tmp_path: Path
 ) -> None:
-    args = _readme_commands()[family]
+    args = _documented_commands()[family]
     rc, report, output = _verify(args, tmp_path)
     assert rc == 0, output[-3000:]
     assert report["api"] == family
