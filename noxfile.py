@@ -106,9 +106,12 @@ def bench(session: nox.Session) -> None:
     """Benchmarks of manual vs JAX vs PyTorch vs the GEMM floor, and the engine's throughput.
 
     Writes reports/bench.json (pytest-benchmark's format: compare runs with
-    ``--benchmark-compare``), reports/bench.md, reports/bench.png, and
-    reports/bench_ratios.md (forward+backward ratios, interleaved round by round) and
-    reports/bench_second_order.md (jvp, Hv and Gv against one gradient, likewise).
+    ``--benchmark-compare``), reports/bench.md, reports/bench.png, reports/bench_floor.png,
+    reports/bench_ratios.md (forward+backward ratios, interleaved round by round),
+    reports/bench_second_order.md (jvp, Hv and Gv against one gradient, likewise) and
+    reports/profile.md (the engine's stages). The site's figures (docs/bench.png,
+    docs/bench_floor.png, docs/profile.png) are written here too, to be committed: the
+    docs session only shows them.
     """
     install(session, "bench")
     REPORTS.mkdir(exist_ok=True)
@@ -116,12 +119,14 @@ def bench(session: nox.Session) -> None:
         "pytest", "benchmarks", f"--benchmark-json={REPORTS / 'bench.json'}",
         "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", *session.posargs,
     )  # fmt: skip
-    session.run(
-        "python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out", str(REPORTS)
-    )
+    session.run("python", "benchmarks/report.py", str(REPORTS / "bench.json"), "--out",
+                str(REPORTS), "--figures", str(ROOT / "docs"))  # fmt: skip
     # The ratios of the targets, timed side by side (the benchmarks above run one by one).
     session.run("python", "-m", "benchmarks.interleaved", "--out", str(REPORTS))
     session.run("python", "-m", "benchmarks.second_order", "--out", str(REPORTS))
+    with (REPORTS / "profile.md").open("w") as profile:
+        session.run("python", "-m", "benchmarks.profile_engine", "--cases", "1000", "--plot",
+                    str(ROOT / "docs" / "profile.png"), stdout=profile)  # fmt: skip
 
 
 @nox.session(default=False)

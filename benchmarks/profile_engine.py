@@ -17,6 +17,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from handgrad import cases, engine, jacobian, oracles
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--big-share", type=float, default=0.0,
                         help="share of cases with one dimension up to 512 (the gate's: 0.0625)")  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also draw the stages as a bar chart into this PNG file")  # fmt: skip
     args = parser.parse_args(argv)
     oracles.configure()
     candidate = load_candidate("manual")
@@ -81,7 +84,31 @@ def main(argv: list[str] | None = None) -> int:
     spent["Python between stages"] = total - sum(spent.values())
     for stage, seconds in spent.items():
         print(f"| {stage} | {seconds / args.cases * 1e3:.2f} | {seconds / total:.0%} |")
+    if args.plot:
+        chart(spent, args.cases, total, args.plot, f"{args.cases} cases, {dims}")
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def chart(spent: dict[str, float], n: int, total: float, path: Path, title: str) -> None:
+    """A horizontal bar per stage: its milliseconds per case, labelled with its share."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")  # no display: the figure only goes to a file
+    import matplotlib.pyplot as plt
+
+    stages = list(spent)[::-1]  # the first stage on top
+    ms = [spent[s] / n * 1e3 for s in stages]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    bars = ax.barh(stages, ms, color="C0")
+    ax.bar_label(bars, [f"{spent[s] / total:.0%}" for s in stages], padding=3, fontsize=8)
+    ax.set(xlabel="ms per case", title=f"Where the engine's time goes ({title})")
+    ax.set_xlim(0, max(ms) * 1.15)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Turn pytest-benchmark's JSON into ``bench.md`` (tables) and ``bench.png`` (time vs FLOPs).
+"""Turn pytest-benchmark's JSON into ``bench.md`` (tables), ``bench.png`` (time vs FLOPs) and
+``bench_floor.png`` (each implementation's time over the GEMM floor, by shape).
 
     python benchmarks/report.py reports/bench.json --out reports
 
@@ -232,13 +233,58 @@ def plot(measurements: Sequence[Measurement], path: Path, stat: str = "median") 
     plt.close(fig)
 
 
+def plot_floor(measurements: Sequence[Measurement], path: Path, stat: str = "median") -> None:
+    """Each implementation's time over the GEMM floor's (the same shape, dtype and pass), by
+    shape: one panel per pass, one line per impl × dtype; 1 would be nothing but the
+    matrix products."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    floor = {(m.pass_, m.shape, m.dtype): m.seconds for m in measurements
+             if m.implementation == "gemm_floor"}  # fmt: skip
+    shapes = sorted({m.shape for m in measurements}, key=lambda s: s[0] * s[1] * s[2])
+    passes = [p for p in PASSES if any(m.pass_ == p for m in measurements)]
+    impls = [i for i in IMPLEMENTATIONS if i != "gemm_floor"
+             and any(m.implementation == i for m in measurements)]  # fmt: skip
+    fig, axes = plt.subplots(1, len(passes), figsize=(5 * len(passes), 4.8), squeeze=False)
+    for ax, pass_ in zip(axes[0], passes, strict=True):
+        for impl in impls:
+            for dtype, marker in MARKERS.items():
+                pts = [(k, m.seconds / floor[(pass_, m.shape, dtype)])
+                       for k, shape in enumerate(shapes) for m in measurements
+                       if (m.pass_, m.implementation, m.dtype, m.shape) == (pass_, impl, dtype, shape)
+                       and (pass_, shape, dtype) in floor]  # fmt: skip
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), marker=marker, color=COLORS.get(impl),
+                            linestyle="-" if dtype == "float32" else "--", alpha=0.85)  # fmt: skip
+        ax.axhline(1.0, color=COLORS["gemm_floor"], linewidth=0.8)
+        ax.set_xticks(range(len(shapes)), ["×".join(map(str, s)) for s in shapes], rotation=30,
+                      ha="right", fontsize=8)  # fmt: skip
+        ax.set(yscale="log", title=pass_, xlabel="shape N×D×H×C",
+               ylabel=f"{stat} time / GEMM floor's")  # fmt: skip
+        ax.grid(True, which="both", alpha=0.3)
+    handles = [Line2D([], [], color=COLORS.get(i), label=i) for i in impls]
+    handles += [Line2D([], [], color="gray", marker=mk, linestyle="-" if d == "float32" else "--",
+                       label=d) for d, mk in MARKERS.items()]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``bench.md`` and ``bench.png`` into ``--out``; 1 if the JSON has no timings."""
+    """Write ``bench.md``, ``bench.png`` and ``bench_floor.png`` into ``--out`` (and the two
+    figures into ``--figures`` too, where given); 1 if the JSON has no timings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path, help="pytest-benchmark JSON (--benchmark-json)")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="statistic of the rounds to report (default: median)")  # fmt: skip
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="also write the figures here (nox -s bench: docs/, for the site)")  # fmt: skip
     args = parser.parse_args(argv)
     header, measurements, throughput = load(args.json, args.stat)
     if not measurements and not throughput:
@@ -246,11 +292,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               "--benchmark-disable)", file=sys.stderr)  # fmt: skip
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    md, png = args.out / "bench.md", args.out / "bench.png"
+    md = args.out / "bench.md"
     md.write_text(markdown(header, measurements, throughput, args.stat))
-    if measurements:
-        plot(measurements, png, args.stat)
-    print(f"wrote {md}" + (f" and {png}" if measurements else ""))
+    written = [md]
+    for folder in (args.out, args.figures) if measurements else ():
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            plot(measurements, folder / "bench.png", args.stat)
+            plot_floor(measurements, folder / "bench_floor.png", args.stat)
+            written += [folder / "bench.png", folder / "bench_floor.png"]
+    print("wrote " + ", ".join(map(str, written)))
     return 0
 
 
