@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb == "merge":
         return _merge(args)  # no candidate and no framework: only the reports
     if args.verb == "grade":
-        return _grade(args)  # each submission in a run of its own
+        return _grade(args)  # the submissions shared among a few gate processes
     try:
         if args.verb == "run" and args.report_dir is not None:
             args.report_dir = args.report_dir.resolve()  # where asked, whatever the cwd later

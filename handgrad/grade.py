@@ -1,10 +1,11 @@
 """``handgrad grade DIR...``: a whole class's submissions, one per directory.
 
-Each submission is verified by ``handgrad run`` in a process of its own, started in its
-directory with that directory first on ``--path``, a few at a time (``--jobs``, one per
-core by default). Each writes its report under ``--report-dir/<submission>/``; a
-submission that cannot be imported, hangs or crashes is one row of the summary and never
-stops the others. The summary, ``summary.md`` and ``summary.csv``, has a row per
+Each submission is verified as by ``handgrad run``, from its directory, with that
+directory first on ``--path``, by one of a few gate processes (``--jobs``, one per core by
+default) that each take their share in turn (:mod:`handgrad.grade_group`; its candidate
+runs in a worker of its own, as always). Each writes its report under
+``--report-dir/<submission>/``; a submission that cannot be imported, hangs or crashes is
+one row of the summary and never stops the others. The summary, ``summary.md`` and ``summary.csv``, has a row per
 submission: its API, verdict, cases failed, the first failing quantity (the upstream-most,
 with the function that gave it) and its likely cause, from the report's failure list.
 """
@@ -18,11 +19,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from handgrad import grade_group
 from handgrad.progress import counting
 from handgrad.quantities import ORDER
 
@@ -101,23 +102,33 @@ def row(name: str, rc: int, output: str, directory: Path) -> Row:
 
 
 def run_one(name: str, submission: Path, arguments: Sequence[str], out: Path) -> Row:
-    """Verify one submission in a ``handgrad run`` of its own, from its directory."""
+    """Verify one submission in a ``handgrad run`` of its own, from its directory: for a
+    submission whose shared gate process died before it (:mod:`handgrad.grade_group`)."""
     directory = out / name
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in ("verify.json", "verify.md", "output.txt"):  # an earlier grade's
+    for stale in grade_group.STALE:  # an earlier grade's
         (directory / stale).unlink(missing_ok=True)
     # Not `python -m`, which puts the working directory (the submission) first on the gate's
     # sys.path: a student's numpy.py or manual.py would replace the gate's own.
     command = [sys.executable, "-c", LAUNCH, "run", "--path", str(submission.resolve()),
                *arguments, "--report-dir", str(directory)]  # fmt: skip
-    # Each gate on one BLAS thread: the submissions share the cores between them.
-    env = os.environ | {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                          "MKL_NUM_THREADS") if k not in os.environ}  # fmt: skip
-    done = subprocess.run(command, cwd=submission, env=env, capture_output=True, text=True,
-                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run(command, cwd=submission, env=grade_group.one_thread_env(),
+                          capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
     output = done.stdout + done.stderr
     (directory / "output.txt").write_text(output)
     return row(name, done.returncode, output, directory)
+
+
+def _finished(name: str, submission: Path, arguments: Sequence[str], out: Path) -> Row:
+    """The row of a submission its gate process verified, or, where that process died
+    first (no exit code), of a run of its own."""
+    directory = out / name
+    rc = directory / grade_group.RC
+    if not rc.is_file():
+        return run_one(name, submission, arguments, out)
+    output = (directory / "output.txt").read_text(errors="replace")
+    return row(name, int(rc.read_text()), output, directory)
 
 
 def grade(submissions: Sequence[Path], arguments: Sequence[str], out: Path,
@@ -125,16 +136,18 @@ def grade(submissions: Sequence[Path], arguments: Sequence[str], out: Path,
     """Every submission's row, in the order given; ``arguments`` go to each ``handgrad run``."""
     labels = names(submissions)
     api = arguments[arguments.index("--api") + 1] if "--api" in arguments else ""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(labels)))
+    out.mkdir(parents=True, exist_ok=True)
+    triples = [(n, s, out / n) for n, s in zip(labels, submissions, strict=True)]
+    for _ in counting(grade_group.run([triples[k::jobs] for k in range(jobs)], arguments, out),
+                      len(triples), "submission"):  # fmt: skip
+        pass
     rows: dict[str, Row] = {}
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(run_one, n, s, arguments, out): n
-                   for n, s in zip(labels, submissions, strict=True)}  # fmt: skip
-        for future in counting(as_completed(futures), len(futures), "submission"):
-            name = futures[future]
-            try:
-                rows[name] = future.result()
-            except Exception as exc:  # noqa: BLE001 (one row, whatever went wrong)
-                rows[name] = Row(name, verdict="gate failed", cause=f"{type(exc).__name__}: {exc}")
+    for name, submission, _ in triples:
+        try:
+            rows[name] = _finished(name, submission, arguments, out)
+        except Exception as exc:  # noqa: BLE001 (one row, whatever went wrong)
+            rows[name] = Row(name, verdict="gate failed", cause=f"{type(exc).__name__}: {exc}")
     for r in rows.values():
         r.api = r.api or api  # one that could not be verified was still graded as that API
     return [rows[n] for n in labels]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from handgrad import grade
+from handgrad import grade, grade_group
 from tests.test_families import CATALOG, PATH
 
 
@@ -66,7 +66,7 @@ def test_handgrad_grade_passes_the_correct_one_and_names_each_mistake(
 def test_grade_keeps_going_past_an_import_error_a_hang_and_a_crash(tmp_path: Path) -> None:
     root = tmp_path / "class"
     for name, body in [
-        ("a-correct", "from cs231n.layers import *\n"),
+        ("a-correct", "print('a-correct imported')\nfrom cs231n.layers import *\n"),
         # The gate's own modules, shadowed in a submission's directory: never imported.
         ("a-correct/references", "raise SystemExit('the gate imported a submission's file')\n"),
         ("b-import", "import a_module_nobody_has\n"),
@@ -97,4 +97,22 @@ def test_grade_keeps_going_past_an_import_error_a_hang_and_a_crash(tmp_path: Pat
     assert rows["d-crash"].verdict == "FAILED"
     assert "relu_backward crashed the worker process (exit code 3)" in rows["d-crash"].cause
     for name in rows:
-        assert (out / name / "output.txt").is_file()
+        # What each submission's code printed is in its own output, and no other's.
+        printed = "a-correct imported" in (out / name / "output.txt").read_text()
+        assert printed == (name == "a-correct"), name
+
+
+def test_a_gate_process_that_dies_leaves_no_submission_ungraded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared gate processes exit before verifying anything: each submission is then
+    verified in a process of its own, and graded as usual."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "submission.py").write_text("from cs231n.layers import *\n")
+    monkeypatch.setattr(grade_group, "SERVE", "import sys; sys.exit(9)")
+    arguments = ["--candidate", "submission", "--api", "cs231n-layers", *PATH, "--cases", "2",
+                 "--no-edge"]  # fmt: skip
+    rows = grade.grade([tmp_path / "a"], arguments, tmp_path / "grades")
+    assert [(r.submission, r.verdict, r.cases) for r in rows] == [("a", "passed", 2)]
+    assert (tmp_path / "grades" / "a" / "output.txt").read_text().strip().endswith(
+        "verify.md")  # fmt: skip
