@@ -202,77 +202,86 @@ def markdown(header: dict[str, Any], measurements: Sequence[Measurement],
     return "\n".join(lines)
 
 
-def plot(measurements: Sequence[Measurement], path: Path, stat: str = "median") -> None:
-    """Log-log time against FLOPs, one panel per pass, one line per impl × dtype."""
+def _pyplot() -> Any:
     import matplotlib as mpl
 
-    mpl.use("Agg")  # no display: the figure only goes to a file
+    mpl.use("Agg")  # no display: the figures only go to files
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _line(ax: Any, pts: list[tuple[float, float]], impl: str, dtype: str) -> None:
+    """One impl × dtype: its colour, and its dtype's marker and dash."""
+    if pts:
+        ax.plot(*zip(*sorted(pts), strict=True), marker=MARKERS[dtype], color=COLORS.get(impl),
+                linestyle="-" if dtype == "float32" else "--", alpha=0.85)  # fmt: skip
+
+
+def _save(fig: Any, impls: Sequence[str], path: Path) -> None:
+    """The legend (implementations by colour, dtypes by marker) under the panels, then save."""
     from matplotlib.lines import Line2D
 
-    passes = [p for p in PASSES if any(m.pass_ == p for m in measurements)]
-    fig, axes = plt.subplots(1, len(passes), figsize=(5 * len(passes), 4.5), squeeze=False)
-    impls = [i for i in IMPLEMENTATIONS if any(m.implementation == i for m in measurements)]
-    for ax, pass_ in zip(axes[0], passes, strict=True):
-        for impl in impls:
-            for dtype, marker in MARKERS.items():
-                pts = sorted((m.flops, m.seconds) for m in measurements
-                             if (m.pass_, m.implementation, m.dtype) == (pass_, impl, dtype))  # fmt: skip
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), marker=marker, color=COLORS.get(impl),
-                            linestyle="-" if dtype == "float32" else "--", alpha=0.85)  # fmt: skip
-        ax.set(xscale="log", yscale="log", title=pass_, xlabel="FLOPs of the matrix products",
-               ylabel=f"{stat} time (s)")  # fmt: skip
-        ax.grid(True, which="both", alpha=0.3)
     handles = [Line2D([], [], color=COLORS.get(i), label=i) for i in impls]
     handles += [Line2D([], [], color="gray", marker=mk, linestyle="-" if d == "float32" else "--",
                        label=d) for d, mk in MARKERS.items()]  # fmt: skip
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
+
+
+def _panels(measurements: Sequence[Measurement], height: float) -> tuple[Any, Any]:
+    """A figure with a panel per pass measured, and the (panel, pass) pairs."""
+    passes = [p for p in PASSES if any(m.pass_ == p for m in measurements)]
+    fig, axes = _pyplot().subplots(1, len(passes), figsize=(5 * len(passes), height),
+                                   squeeze=False)  # fmt: skip
+    return fig, zip(axes[0], passes, strict=True)
+
+
+def _of(measurements: Sequence[Measurement], pass_: str, impl: str,
+        dtype: str) -> list[Measurement]:  # fmt: skip
+    return [m for m in measurements if (m.pass_, m.implementation, m.dtype) == (pass_, impl, dtype)]
+
+
+def plot(measurements: Sequence[Measurement], path: Path, stat: str = "median") -> None:
+    """Log-log time against FLOPs, one panel per pass, one line per impl × dtype."""
+    impls = [i for i in IMPLEMENTATIONS if any(m.implementation == i for m in measurements)]
+    fig, panels = _panels(measurements, 4.5)
+    for ax, pass_ in panels:
+        for impl in impls:
+            for dtype in MARKERS:
+                _line(ax, [(m.flops, m.seconds) for m in _of(measurements, pass_, impl, dtype)],
+                      impl, dtype)  # fmt: skip
+        ax.set(xscale="log", yscale="log", title=pass_, xlabel="FLOPs of the matrix products",
+               ylabel=f"{stat} time (s)")  # fmt: skip
+        ax.grid(True, which="both", alpha=0.3)
+    _save(fig, impls, path)
 
 
 def plot_floor(measurements: Sequence[Measurement], path: Path, stat: str = "median") -> None:
     """Each implementation's time over the GEMM floor's (the same shape, dtype and pass), by
     shape: one panel per pass, one line per impl × dtype; 1 would be nothing but the
     matrix products."""
-    import matplotlib as mpl
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
     floor = {(m.pass_, m.shape, m.dtype): m.seconds for m in measurements
              if m.implementation == "gemm_floor"}  # fmt: skip
     shapes = sorted({m.shape for m in measurements}, key=lambda s: s[0] * s[1] * s[2])
-    passes = [p for p in PASSES if any(m.pass_ == p for m in measurements)]
     impls = [i for i in IMPLEMENTATIONS if i != "gemm_floor"
              and any(m.implementation == i for m in measurements)]  # fmt: skip
-    fig, axes = plt.subplots(1, len(passes), figsize=(5 * len(passes), 4.8), squeeze=False)
-    for ax, pass_ in zip(axes[0], passes, strict=True):
+    fig, panels = _panels(measurements, 4.8)
+    for ax, pass_ in panels:
         for impl in impls:
-            for dtype, marker in MARKERS.items():
-                pts = [(k, m.seconds / floor[(pass_, m.shape, dtype)])
-                       for k, shape in enumerate(shapes) for m in measurements
-                       if (m.pass_, m.implementation, m.dtype, m.shape) == (pass_, impl, dtype, shape)
-                       and (pass_, shape, dtype) in floor]  # fmt: skip
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), marker=marker, color=COLORS.get(impl),
-                            linestyle="-" if dtype == "float32" else "--", alpha=0.85)  # fmt: skip
+            for dtype in MARKERS:
+                _line(ax, [(shapes.index(m.shape), m.seconds / floor[(pass_, m.shape, dtype)])
+                           for m in _of(measurements, pass_, impl, dtype)
+                           if (pass_, m.shape, dtype) in floor], impl, dtype)  # fmt: skip
         ax.axhline(1.0, color=COLORS["gemm_floor"], linewidth=0.8)
         ax.set_xticks(range(len(shapes)), ["×".join(map(str, s)) for s in shapes], rotation=30,
                       ha="right", fontsize=8)  # fmt: skip
         ax.set(yscale="log", title=pass_, xlabel="shape N×D×H×C",
                ylabel=f"{stat} time / GEMM floor's")  # fmt: skip
         ax.grid(True, which="both", alpha=0.3)
-    handles = [Line2D([], [], color=COLORS.get(i), label=i) for i in impls]
-    handles += [Line2D([], [], color="gray", marker=mk, linestyle="-" if d == "float32" else "--",
-                       label=d) for d, mk in MARKERS.items()]  # fmt: skip
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, impls, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

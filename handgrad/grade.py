@@ -105,9 +105,7 @@ def run_one(name: str, submission: Path, arguments: Sequence[str], out: Path) ->
     """Verify one submission in a ``handgrad run`` of its own, from its directory: for a
     submission whose shared gate process died before it (:mod:`handgrad.grade_group`)."""
     directory = out / name
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in grade_group.STALE:  # an earlier grade's
-        (directory / stale).unlink(missing_ok=True)
+    grade_group.fresh(directory)
     # Not `python -m`, which puts the working directory (the submission) first on the gate's
     # sys.path: a student's numpy.py or manual.py would replace the gate's own.
     command = [sys.executable, "-c", LAUNCH, "run", "--path", str(submission.resolve()),

@@ -28,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from queue import Queue
 
+from handgrad.worker import BLAS_THREADS
+
 RC = "exit-code"
 """The file beside a submission's report that holds its ``handgrad run`` exit code."""
 SERVE = ("import sys; sys.path.pop(0); from handgrad.grade_group import serve; "
@@ -38,9 +40,15 @@ STALE = ("verify.json", "verify.md", "output.txt", RC)
 
 
 def one_thread_env() -> dict[str, str]:
-    """Each gate on one BLAS thread: the processes share the cores between them."""
-    return os.environ | {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                          "MKL_NUM_THREADS") if k not in os.environ}  # fmt: skip
+    """Each gate on one BLAS thread, as each worker is: the processes share the cores."""
+    return os.environ | {k: "1" for k in BLAS_THREADS if k not in os.environ}
+
+
+def fresh(directory: Path) -> None:
+    """A submission's report directory, without an earlier grade's files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in STALE:
+        (directory / stale).unlink(missing_ok=True)
 
 
 def verify_here(submission: Path, arguments: Sequence[str], directory: Path) -> int:
@@ -48,9 +56,7 @@ def verify_here(submission: Path, arguments: Sequence[str], directory: Path) -> 
     standard streams (file descriptors 1 and 2, which its worker inherits) in output.txt."""
     from handgrad.cli import main
 
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in STALE:
-        (directory / stale).unlink(missing_ok=True)
+    fresh(directory)
     here = Path.cwd()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -119,8 +119,7 @@ def plugin_parser(target: str) -> argparse.ArgumentParser:
     parser = _Strict(add_help=False, allow_abbrev=False)
     pytest_plugin.pytest_addoption(_Group(parser))  # type: ignore[arg-type]
     if target == "benchmarks":
-        sys.path.insert(0, str(ROOT))
-        from benchmarks import conftest
+        from benchmarks import conftest  # the root is on pytest's pythonpath
 
         conftest.pytest_addoption(_Group(parser))  # type: ignore[arg-type]
     return parser
@@ -136,8 +135,7 @@ def pytest_help(target: str) -> str:
 
 
 def check_pytest_options(target: str, args: list[str]) -> None:
-    known, rest = plugin_parser(target).parse_known_args(args)  # the plugins' values checked
-    del known
+    _, rest = plugin_parser(target).parse_known_args(args)  # the plugins' values checked
     for arg in rest:
         if arg.startswith("-"):
             name = arg.split("=")[0]

@@ -27,6 +27,7 @@ from handgrad.candidate import LoadError, load_candidate
 from handgrad.engine import verify_many
 from handgrad.quantities import QUANTITIES as CATALOG_ORDER
 from handgrad.scope import Scope
+from tests.test_docs import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ROOT / "tests" / "candidates" / "families"
@@ -155,7 +156,7 @@ def _documented_commands() -> dict[str, list[str]]:
     """The documented command for each family, `nox -s verify -- ARGS`, by its --api: from
     the README and the pages, which must agree where both have one."""
     found: dict[str, list[str]] = {}
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for page in PAGES:
         text = page.read_text(encoding="utf-8")
         for line in re.findall(r"^python3 -m nox -s verify -- (.*--api .*)$", text, re.MULTILINE):
             args = shlex.split(line)
