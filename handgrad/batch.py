@@ -46,6 +46,10 @@ ELEMENTS_PER_BATCH = 2**18
 """Cases per batch: as many as keep the largest padded matrix of the batch near 2**18
 elements (2 MB in float64)."""
 MAX_BATCH = 64
+SUB_BATCH = 16
+"""Cases per sub-batch (:meth:`Batch.split`). Only JAX compiles per bucket; torch and the
+NumPy stages run on sub-batches of this many cases, sorted by (N, D) and padded only to
+their own maxima. SUB_BATCH_NOTE"""
 
 
 def bucket(spec: CaseSpec) -> Dims:
@@ -154,6 +158,43 @@ class Batch:
         """Case ``i``'s own slice of a padded array (a copy)."""
         sizes = self.true_dims[i]
         return np.array(padded[corner(i, [int(sizes["NDHC".index(a)]) for a in axes])])
+
+    def split(self, size: int | None = None) -> list[tuple[NDArray[np.intp], Batch]]:
+        """(the cases' indices here, their sub-batch) for groups of ``size`` (``SUB_BATCH``)
+        cases sorted by (N, D), each trimmed to its own cases' largest N, D, H and C. The
+        padded inputs and directions are cut from this batch's, not padded or drawn again."""
+        size = size or SUB_BATCH
+        order = np.lexsort((self.size("D"), self.size("N")))
+        out = []
+        for start in range(0, len(self), size):
+            idx = order[start : start + size]
+            dims: Dims = tuple(int(v) for v in self.true_dims[idx].max(axis=0))  # type: ignore[assignment]
+            sub = Batch([self.cases[i] for i in idx], dims, self.dtype)
+            for name in ("_zero_padded_inputs", "direction"):
+                if name in self.__dict__:
+                    sub.__dict__[name] = {k: self.cut(v, idx, sub, INPUT_AXES[k])
+                                          for k, v in self.__dict__[name].items()}  # fmt: skip
+            out.append((idx, sub))
+        return out
+
+    def cut(self, padded: NDArray[Any], idx: NDArray[np.intp], sub: Batch,
+            axes: Sequence[str]) -> NDArray[Any]:  # fmt: skip
+        """Sub-batch ``sub``'s part (cases ``idx``) of a padded array of this batch."""
+        full = dict(zip("NDHC", sub.dims, strict=True))
+        index: tuple[Any, ...] = (idx, *(slice(0, full[a]) for a in axes))
+        out: NDArray[Any] = padded[index]
+        return out
+
+    def place(self, parts: Sequence[tuple[NDArray[np.intp], Batch, NDArray[Any]]],
+              axes: Sequence[str], fill: float = 0.0) -> NDArray[Any]:  # fmt: skip
+        """The padded array of this batch made of its sub-batches' (``cut``'s inverse),
+        ``fill`` wherever no sub-batch reaches."""
+        out = np.full(self.padded_shape(axes), fill, dtype=parts[0][2].dtype)
+        for idx, sub, part in parts:
+            full = dict(zip("NDHC", sub.dims, strict=True))
+            index: tuple[Any, ...] = (idx, *(slice(0, full[a]) for a in axes))
+            out[index] = part
+        return out
 
     @functools.cached_property
     def _zero_padded_inputs(self) -> dict[str, NDArray[Any]]:

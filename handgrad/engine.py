@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 
 from handgrad import convention, jacobian, oracles
 from handgrad.adapters import module as module_adapter
-from handgrad.batch import Batch, batch_of, batch_size, batches, bucket
+from handgrad.batch import NEG, Batch, batch_of, batch_size, batches, bucket
+from handgrad.bounds import Magnitudes
 from handgrad.candidate import NOTES, TIMEOUT, Candidate
 from handgrad.cases import Case, CaseSpec
 from handgrad.compare import (
@@ -147,49 +148,42 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     pending = candidate.submit(batch.cases, l2)
     # The R{·} and G{·} bounds read the tangents, so the references always give them.
     computed = tuple(p for p in PRODUCTS if p in provided or (provided and p == "jvp"))
-    refs = {name: run(batch, computed, l2) for name, run in oracles.BATCHED.items()}
-    tol, m = tolerances(batch, next(iter(refs.values())))
-    add_l2(tol, m, next(iter(refs.values())), l2)
-    convention.apply(batch, refs, tol, relu_at_zero)
+    parts = []
+    for idx, sub, refs in oracles.references(batch, computed, l2):
+        tol, m = tolerances(sub, next(iter(refs.values())))
+        add_l2(tol, m, next(iter(refs.values())), l2)
+        convention.apply(sub, refs, tol, relu_at_zero)
+        parts.append(_Part(idx, sub, refs, tol, m))
     returned = pending()
     notes = [tuple(str(n) for n in got.pop(NOTES, ())) for got, _ in returned]
     outputs, errors, problems, names = _candidate_values(candidate, batch, returned)
-    got = _pad_candidate(batch, outputs, problems, names)
     B = len(batch)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
-    for q in got:
-        for name, ref in refs.items():
-            ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
-    kink_skipped = convention.second_order_unverified(batch, refs, relu_at_zero, provided)
-    invariant_arrays = []
-    for inv in INVARIANTS:
-        if not set(inv.uses) <= set(names):
-            continue  # it applies only where the candidate provides both of its sides
-        value, bound, applies = inv.check(batch, {k: got[k] for k in inv.uses}, tol,
-                                          relu_at_zero, l2)  # fmt: skip
-        bound[~batch.mask_of(inv.axes)] = np.inf
-        worst = worst_ratios(value, None, bound)
-        skipped = np.array([any((i, k) in problems for k in inv.uses) for i in range(B)])
-        worst[~applies | skipped] = 0.0
-        key = (inv.quantity, INVARIANT)
-        ratios[key] = np.maximum(ratios[key], worst) if key in ratios else worst
-        invariant_arrays.append((inv, value, bound, worst))
+    kink_skipped = np.zeros(B, dtype=bool)
+    for part in parts:
+        for key, r in _compare_part(part, outputs, problems, names, relu_at_zero, l2).items():
+            ratios.setdefault(key, np.zeros(B))[part.idx] = r
+        kink_skipped[part.idx] = convention.second_order_unverified(
+            part.sub, part.refs, relu_at_zero, provided
+        )
     for i, q in problems:
-        if q in got:  # the Jacobian's own problems are the Jacobian stage's
-            for name in refs:
+        if q in CASE_WISE:  # the Jacobian's own problems are the Jacobian stage's
+            for name in oracles.BATCHED:
                 ratios[(q, name)][i] = math.inf
     jac_found: dict[int, jacobian.Found] = {}
     if jacobian.Q in names:
         broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
         broken_p = np.array([(i, "p") in problems or "p" not in names for i in range(B)])
-        s2 = {name: ref["s2"] for name, ref in refs.items()}
-        jac_ratios, jac_found = jacobian.stage(
-            batch, s2, m.ref["p"], m.resolve("p"), outputs, broken, broken_p
-        )
+        s2 = {name: _whole(batch, parts, [part.refs[name]["s2"] for part in parts], "s2", NEG)
+              for name in oracles.BATCHED}  # fmt: skip
+        p = _whole(batch, parts, [part.m.ref["p"] for part in parts], "p")
+        e_p = _whole(batch, parts, [part.m.resolve("p") for part in parts], "p")
+        jac_ratios, jac_found = jacobian.stage(batch, s2, p, e_p, outputs, broken, broken_p)
         ratios |= jac_ratios
     command = rerun_options(candidate, relu_at_zero, l2)
 
-    results = []
+    results: list[CaseResult] = []
+    where = {int(i): (part, k) for part in parts for k, i in enumerate(part.idx)}
     for i, case in enumerate(batch.cases):
         result = CaseResult(case.spec, candidate.name, error=errors[i],
                             unverified=tuple(p for p in PRODUCTS if p not in provided),
@@ -201,11 +195,61 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
             missing |= {q for q in names if QUANTITIES[q].product}
         result.ratios = {key: float(r[i]) for key, r in ratios.items() if key[0] not in missing}
         if any(r > 1 for r in result.ratios.values()):
-            _unpack(result, batch, i, refs, tol, out, invariant_arrays, jac_found.get(i),
-                    relu_at_zero, tuple(q for q in names if q in CASE_WISE))  # fmt: skip
+            part, k = where[i]
+            _unpack(result, part.sub, k, part.refs, part.tol, out, part.invariants,
+                    jac_found.get(i), relu_at_zero,
+                    tuple(q for q in names if q in CASE_WISE))  # fmt: skip
             _blame_inputs(result, candidate.fed)
         results.append(result)
     return results
+
+
+@dataclass
+class _Part:
+    """One sub-batch (:meth:`Batch.split`) of the batch: its cases' indices in the batch,
+    its references, tolerances and magnitudes, and (once compared) its invariants' arrays."""
+
+    idx: NDArray[np.intp]
+    sub: Batch
+    refs: dict[str, Arrays]
+    tol: Arrays
+    m: Magnitudes
+    invariants: list[Any] = field(default_factory=list)
+
+
+def _whole(batch: Batch, parts: list[_Part], arrays: list[NDArray[Any]], q: str,
+           fill: float = 0.0) -> NDArray[Any]:  # fmt: skip
+    """Quantity ``q``'s array padded to the whole batch, from each part's."""
+    return batch.place([(part.idx, part.sub, a) for part, a in zip(parts, arrays, strict=True)],
+                       QUANTITIES[q].axes, fill)  # fmt: skip
+
+
+def _compare_part(part: _Part, outputs: list[Arrays], problems: dict[tuple[int, str], str],
+                  names: tuple[str, ...], relu_at_zero: str,
+                  l2: L2) -> dict[tuple[str, str], NDArray[np.float64]]:  # fmt: skip
+    """The worst ratio of every case-wise (quantity, reference) and invariant in one
+    sub-batch, per case; its invariants' arrays are kept on ``part`` for the unpacking."""
+    sub, refs, tol = part.sub, part.refs, part.tol
+    mine = [int(i) for i in part.idx]
+    local = {(k, q): v for k, i in enumerate(mine) for (j, q), v in problems.items() if j == i}
+    got = _pad_candidate(sub, [outputs[i] for i in mine], local, names)
+    ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
+    for q in got:
+        for name, ref in refs.items():
+            ratios[(q, name)] = worst_ratios(got[q], ref[q], tol[q])
+    for inv in INVARIANTS:
+        if not set(inv.uses) <= set(names):
+            continue  # it applies only where the candidate provides both of its sides
+        value, bound, applies = inv.check(sub, {k: got[k] for k in inv.uses}, tol,
+                                          relu_at_zero, l2)  # fmt: skip
+        bound[~sub.mask_of(inv.axes)] = np.inf
+        worst = worst_ratios(value, None, bound)
+        skipped = np.array([any((k, q) in local for q in inv.uses) for k in range(len(sub))])
+        worst[~applies | skipped] = 0.0
+        key = (inv.quantity, INVARIANT)
+        ratios[key] = np.maximum(ratios[key], worst) if key in ratios else worst
+        part.invariants.append((inv, value, bound, worst))
+    return ratios
 
 
 def _blame_inputs(result: CaseResult, fed: Mapping[str, tuple[str, ...]]) -> None:

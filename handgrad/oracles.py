@@ -189,6 +189,26 @@ def torch_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays
 
 BATCHED = {"torch": torch_batch, "jax": jax_batch}
 """The references by name, in the order the reports list them."""
+PER_BUCKET = ("jax",)
+"""The references that compile one program per bucket and dtype: they run on the whole
+batch and their values are cut to each sub-batch. The others (torch's eager vmap) run on
+each sub-batch, through less padding."""
+Part = tuple[NDArray[np.intp], Batch, dict[str, Arrays]]
+
+
+def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Part]:
+    """Every reference's values for ``batch``, per sub-batch (:meth:`Batch.split`): (the
+    cases' indices in ``batch``, the sub-batch, its values by reference, in ``BATCHED``'s
+    order), each padded to its sub-batch."""
+    whole = {name: BATCHED[name](batch, products, l2) for name in PER_BUCKET if name in BATCHED}
+    out = []
+    for idx, sub in batch.split():
+        refs = {name: {q: batch.cut(v, idx, sub, QUANTITIES[q].axes)
+                       for q, v in whole[name].items()} if name in whole
+                else run(sub, products, l2) for name, run in BATCHED.items()}  # fmt: skip
+        out.append((idx, sub, refs))
+    return out
+
 
 JACOBIAN_BLOCK = 2**17
 """Rows per JAX Jacobian call: about this many elements, so that one compiled program per
@@ -282,15 +302,19 @@ PLAIN = {"torch": torch_plain, "jax": jax_plain}
 
 
 def batched_values(batch: Batch, name: str, l2: L2 = NO_L2) -> list[Arrays]:
-    """Reference ``name``'s values through the batched path (padded case-wise program and
-    stacked Jacobian rows), unpacked per case: what the engine compares against."""
-    padded = BATCHED[name](batch, PRODUCTS, l2)
-    jac = JACOBIAN[name](batch.rows(padded["s2"]))
-    out = []
-    for i in range(len(batch)):
-        case = {q: batch.unpad(padded[q], i, QUANTITIES[q].axes) for q in CASE_WISE}
-        n, c = int(batch.size("N")[i]), int(batch.size("C")[i])
-        start = int(batch.row_offsets[i])
-        case["dp/ds2"] = np.array(jac[start : start + n, :c, :c])
-        out.append(case)
-    return out
+    """Reference ``name``'s values through the engine's path (``references``' sub-batches
+    and the whole batch's stacked Jacobian rows), unpacked per case in ``batch``'s order:
+    what the engine compares against."""
+    parts = references(batch, PRODUCTS, l2)
+    s2 = batch.place([(idx, sub, refs[name]["s2"]) for idx, sub, refs in parts],
+                     QUANTITIES["s2"].axes, NEG)  # fmt: skip
+    jac = JACOBIAN[name](batch.rows(s2))
+    out: dict[int, Arrays] = {}
+    for idx, sub, refs in parts:
+        for k, i in enumerate(idx):
+            case = {q: sub.unpad(refs[name][q], k, QUANTITIES[q].axes) for q in CASE_WISE}
+            n, c = int(batch.size("N")[i]), int(batch.size("C")[i])
+            start = int(batch.row_offsets[i])
+            case["dp/ds2"] = np.array(jac[start : start + n, :c, :c])
+            out[int(i)] = case
+    return [out[i] for i in range(len(batch))]

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 import manual
+from handgrad import batch as batch_module
 from handgrad import cases, oracles
 from handgrad.batch import batch_of, bucket
 from handgrad.compare import compare
 from handgrad.engine import verify_batch
-from handgrad.quantities import CASE_WISE, NAMES
+from handgrad.quantities import CASE_WISE, NAMES, PRODUCTS, QUANTITIES
 from handgrad.regularisation import L2, NO_L2
 from handgrad.tolerance import case_tolerances
 
@@ -42,12 +43,19 @@ L2S = (NO_L2, L2(0.1, "full"), L2(0.3, "half", biases=True))
 @pytest.mark.parametrize("l2", L2S, ids=lambda l2: l2.as_options() or "no-l2")
 @pytest.mark.parametrize("reference", ["torch", "jax"])
 @pytest.mark.parametrize("dtype", cases.DTYPES)
-def test_batched_references_equal_the_plain_ones(reference: str, dtype: str, l2: L2) -> None:
+def test_batched_references_equal_the_plain_ones(
+    reference: str, dtype: str, l2: L2, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The padded, vmapped, sum-reduced program and the stacked Jacobian rows give, on each
     case's true slice, the values of the plain oracle called on that case alone, with
     integer labels as labels: within the gate's tolerance, in every quantity. Under L2, the
     batched path adds the penalty's own autodiff terms to the data term, and the plain
-    path differentiates the regularised loss itself: they agree too."""
+    path differentiates the regularised loss itself: they agree too.
+
+    In sub-batches of two, the engine's path splits the six cases three ways, trimmed to
+    (3, 60, 9, 7), (7, 4, 10, 5) and the whole bucket: JAX's values are cut from the whole
+    batch's program, torch's computed on each trimmed sub-batch."""
+    monkeypatch.setattr(batch_module, "SUB_BATCH", 2)
     specs = _as(dtype)
     assert len({bucket(s) for s in specs}) == 1
     batch = batch_of([cases.make_case(s) for s in specs])
@@ -60,14 +68,25 @@ def test_batched_references_equal_the_plain_ones(reference: str, dtype: str, l2:
             assert c.ok, f"{q} of {case.spec}: {c}"
 
 
-def test_a_batch_gives_each_case_its_own_values() -> None:
-    """A case's values do not depend on which other cases share its batch (the same bucket
-    alone and among five others: vmap and the row stacking keep cases apart)."""
+@pytest.mark.parametrize("reference", ["torch", "jax"])
+def test_a_batch_gives_each_case_its_own_values(reference: str) -> None:
+    """A case's values do not depend on which other cases share its padded arrays (the same
+    bucket alone and among five others: vmap and the row stacking keep cases apart). A
+    trimmed sub-batch has dims of its own, whose products may round otherwise: the test
+    above bounds those."""
     specs = _as("float64")
-    alone = oracles.batched_values(batch_of([cases.make_case(specs[2])], bucket(specs[0])), "torch")
-    together = oracles.batched_values(batch_of([cases.make_case(s) for s in specs]), "torch")
-    for q in NAMES:
-        np.testing.assert_array_equal(alone[0][q], together[2][q], err_msg=q)
+    dims = bucket(specs[0])
+    alone = batch_of([cases.make_case(specs[2])], dims)
+    together = batch_of([cases.make_case(s) for s in specs], dims)
+    run, rows = oracles.BATCHED[reference], oracles.JACOBIAN[reference]
+    one, six = run(alone, PRODUCTS), run(together, PRODUCTS)
+    for q in CASE_WISE:
+        axes = QUANTITIES[q].axes
+        got, want = alone.unpad(one[q], 0, axes), together.unpad(six[q], 2, axes)
+        np.testing.assert_array_equal(got, want, err_msg=q)
+    start, stop = together.row_offsets[2:4]
+    np.testing.assert_array_equal(rows(alone.rows(one["s2"])),
+                                  rows(together.rows(six["s2"]))[start:stop])  # fmt: skip
 
 
 class Planted(ModuleType):
@@ -108,11 +127,15 @@ class Planted(ModuleType):
     [("dL/dw1", (2, 1), 1e3), ("s1", (6, 1), math.nan), ("dp/ds2", (2, 4, 3), 0.5)],
 )
 @pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("sub_batch", [2, batch_module.SUB_BATCH])
 def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
-    quantity: str, index: tuple[int, ...], value: float, dtype: str
-) -> None:
+    quantity: str, index: tuple[int, ...], value: float, dtype: str, sub_batch: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     """One wrong element in one case of a padded batch: exactly that case fails, in that
-    quantity, with that element as its worst; the padding hides nothing and adds nothing."""
+    quantity, with that element as its worst; the padding hides nothing and adds nothing.
+    In sub-batches of two, the victim is the second case of the second sub-batch."""
+    monkeypatch.setattr(batch_module, "SUB_BATCH", sub_batch)
     specs = _as(dtype)
     batch = batch_of([cases.make_case(s) for s in specs])
     victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice
