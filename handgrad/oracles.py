@@ -200,12 +200,16 @@ def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Pa
     """Every reference's values for ``batch``, per sub-batch (:meth:`Batch.split`): (the
     cases' indices in ``batch``, the sub-batch, its values by reference, in ``BATCHED``'s
     order), each padded to its sub-batch."""
+    batch.inputs(NEG), batch.direction  # padded once, and cut for the sub-batches
+    split = batch.split()
+    own = [{name: run(sub, products, l2) for name, run in BATCHED.items()
+            if name not in PER_BUCKET} for _, sub in split]  # fmt: skip
     whole = {name: BATCHED[name](batch, products, l2) for name in PER_BUCKET if name in BATCHED}
     out = []
-    for idx, sub in batch.split():
+    for (idx, sub), mine in zip(split, own, strict=True):
         refs = {name: {q: batch.cut(v, idx, sub, QUANTITIES[q].axes)
                        for q, v in whole[name].items()} if name in whole
-                else run(sub, products, l2) for name, run in BATCHED.items()}  # fmt: skip
+                else mine[name] for name in BATCHED}  # fmt: skip
         out.append((idx, sub, refs))
     return out
 

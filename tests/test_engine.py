@@ -15,6 +15,7 @@ import manual
 from handgrad import batch as batch_module
 from handgrad import cases, oracles
 from handgrad.batch import batch_of, bucket
+from handgrad.bounds import rss
 from handgrad.compare import compare
 from handgrad.engine import verify_batch
 from handgrad.quantities import CASE_WISE, NAMES, PRODUCTS, QUANTITIES
@@ -304,3 +305,16 @@ def test_the_registry_is_in_data_flow_order() -> None:
         "R{dL/dw1}",
     ]
     assert "dL/dw2" not in quantities.downstream("dL/do1")
+
+
+def test_rss_keeps_its_floor_where_squares_underflow() -> None:
+    """The bounds' √(a²·b²) is the plain formula at ordinary magnitudes; where a scaled
+    square underflows (1e-200² is 0 in float64) it is the Cauchy-Schwarz floor (a·b)/√k,
+    not 0, and so it stays a bound."""
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0.1, 2.0, (3, 4, 5)), rng.uniform(0.1, 2.0, (3, 5, 6))
+    np.testing.assert_allclose(rss(a, b, np.full((3, 1, 1), 5.0)), np.sqrt(a**2 @ b**2),
+                               rtol=1e-14)  # fmt: skip
+    a, b = np.array([[[1.0, 1e-200]]]), np.array([[[1e-200], [1.0]]])
+    got = float(rss(a, b, np.full((1, 1, 1), 2.0))[0, 0, 0])
+    assert got == pytest.approx(2e-200 / math.sqrt(2), rel=1e-12)  # the true value, √2·1e-200
