@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -284,15 +285,15 @@ def bound_jacobian(m: Magnitudes) -> Array:
     return jacobian_bound(m.ref["p"], m.resolve("p"), m.eps)
 
 
-def jacobian_bound(p: Array, e_p: Array, eps: float, factor: float = 1.0) -> Array:
+def jacobian_bound(p: Array, e_p: Array, eps: float, factor: float = 1.0, xp: Any = np) -> Array:
     """factor × (e_p ⊗ p + p ⊗ e_p + ε p ⊗ p, plus e_p + ε p on the diagonal), for any
     leading axes: ε p ⊗ p is folded into the two outer products, and ``factor`` (ρ, for
-    the engine's chunks) is applied to the vectors, not to the C×C result."""
+    the engine's chunks) is applied to the vectors, not to the C×C result. Written against
+    the array API (``xp``: NumPy, or jax.numpy inside the Jacobian stage's program)."""
     half = factor * (e_p + 0.5 * eps * p)
-    out: Array = half[..., :, None] * p[..., None, :]
-    out += p[..., :, None] * half[..., None, :]
-    diagonal = np.einsum("...cc->...c", out)
-    diagonal += factor * (e_p + eps * p)
+    outer = half[..., :, None] * p[..., None, :] + p[..., :, None] * half[..., None, :]
+    diagonal = factor * (e_p + eps * p)
+    out: Array = outer + xp.eye(p.shape[-1], dtype=outer.dtype) * diagonal[..., None, :]
     return out
 
 

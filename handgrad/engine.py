@@ -1,16 +1,18 @@
 """The gate's pipeline: a padded batch through both references, the tolerances, the
 comparisons and the invariants at once; only failing cases are unpacked one by one.
 
-Per batch of one bucket and dtype:
-  1. torch and JAX give every quantity of every case (:mod:`handgrad.oracles`);
+Per batch of one bucket and dtype, while a worker runs the candidate case by case:
+  1. torch and JAX give every quantity of every case (:func:`handgrad.oracles.references`):
+     JAX on the whole bucket it compiled for, torch on sub-batches trimmed to their own
+     cases (:meth:`handgrad.batch.Batch.split`), JAX's values cut to the same sub-batches;
   2. the tolerances come from one reference's values (:mod:`handgrad.tolerance`);
-  3. the candidate runs case by case (its API is per case), and its arrays are padded
-     into the batch; a wrong shape or dtype is a failure of that quantity, and a quantity
-     it does not provide is not verified (an invariant only where it gives both sides);
+  3. the candidate's arrays are checked (a wrong shape or dtype fails that quantity; one
+     it does not provide is not verified, an invariant only where it gives both sides);
   4. every quantity's worst ratio per case, against both references and the invariants,
-     comes from one vectorised pass each (:mod:`handgrad.compare`);
+     comes from one vectorised pass per sub-batch (:mod:`handgrad.compare`), the softmax
+     Jacobian's from its own stage on the whole batch's rows (:mod:`handgrad.jacobian`);
   5. a case with a ratio above 1 is unpacked: its slices are compared again for the
-     details of the worst element, and diagnosed.
+     details of the worst element, and diagnosed. Results keep the batch's order.
 """
 
 from __future__ import annotations
@@ -181,7 +183,6 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
         jac_ratios, jac_found = jacobian.stage(batch, s2, p, e_p, outputs, broken, broken_p)
         ratios |= jac_ratios
     command = rerun_options(candidate, relu_at_zero, l2)
-
     results: list[CaseResult] = []
     where = {int(i): (part, k) for part in parts for k, i in enumerate(part.idx)}
     for i, case in enumerate(batch.cases):

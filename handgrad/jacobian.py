@@ -1,20 +1,25 @@
-"""The softmax Jacobian's stage: its rows stacked, and processed in cache-sized chunks.
+"""The softmax Jacobian's stage: its rows stacked, and checked in fixed blocks by one
+compiled program.
 
 dp/ds2 has N·C² elements, ten times all other quantities of a typical case together, and
 a Jacobian row depends on one row of s2 only. So the engine does not pad it to N: it
-stacks the true rows of a batch's cases, packs whole cases into chunks of about
-``CHUNK_ELEMENTS`` elements, and for each chunk runs both oracles' ``softmax_jacobian``,
-the tolerance, the comparisons and the invariants while the chunk is in cache (on this
-machine the same NumPy work on whole batches ran 4.5× slower, limited by memory).
+stacks the true rows of a batch's cases and cuts them into blocks of ``BLOCK_ELEMENTS``
+// C² rows, one shape per number of classes and dtype. For each block torch's
+``softmax_jacobian`` runs on the block's rows, and one JAX program computes JAX's own
+``softmax_jacobian``, the tolerance, both comparisons and both invariants, and returns
+only each row's worst ratios: XLA fuses what took NumPy about 25 passes over the block
+into one, and no C×C array but the candidate's and torch's is ever written.
 
-Within a row, the padded classes (score −1e30, probability exactly 0) have tolerance ∞, so
-they never count. A failing case is unpacked here, while its chunk is at hand.
+The formulas (``tolerance``, ``checks``, ``row_ratios``) are written once against the
+array API: the program traces them with jax.numpy, and a failing case's details come from
+the same functions in NumPy, with both oracles' values of its rows. Within a row, the
+padded classes (score −1e30, probability exactly 0) have tolerance ∞, so they never count.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +28,13 @@ from numpy.typing import NDArray
 
 from handgrad import oracles
 from handgrad.batch import Batch
-from handgrad.bounds import SAFETY
-from handgrad.compare import INVARIANT, Comparison, compare, worst_ratios
-from handgrad.tolerance import jacobian_tolerance
+from handgrad.bounds import SAFETY, jacobian_bound
+from handgrad.compare import INVARIANT, Comparison, compare
 
 Q = "dp/ds2"
-CHUNK_ELEMENTS = 2**17
-"""About 1 MB of float64 per array of a chunk: each stays in the L2 cache."""
+BLOCK_ELEMENTS = 2**17
+"""About 1 MB of float64 per C×C array of a block: the NumPy arrays of one block (the
+candidate's rows, torch's) stay in the L2 cache while the program reads them."""
 RULES = ("the softmax Jacobian must be symmetric",
          "the rows of the softmax Jacobian must sum to 0")  # fmt: skip
 
@@ -43,40 +48,86 @@ class Found:
     failures: list[Comparison] = field(default_factory=list)
 
 
-def _chunks(batch: Batch) -> Iterator[list[int]]:
-    """Whole cases, packed greedily up to CHUNK_ELEMENTS (a large case alone)."""
-    C = batch.dims[3]
-    limit = max(1, CHUNK_ELEMENTS // (C * C))
-    chunk: list[int] = []
-    rows = 0
-    for i, n in enumerate(batch.size("N")):
-        if chunk and rows + n > limit:
-            yield chunk
-            chunk, rows = [], 0
-        chunk.append(i)
-        rows += int(n)
-    if chunk:
-        yield chunk
+def tolerance(xp: Any, p: Any, e_p: Any, classes: Any, eps: float, tiny: float) -> tuple[Any, Any]:
+    """ρ·(bound + tiny) of each element (R×C×C) from rows of p and of its bound (R×C, float64),
+    ∞ outside the true classes (``classes``, R×C); and its sums over each row's true classes
+    (R×C), which the row-sum rule needs."""
+    tol = jacobian_bound(p, e_p, eps, SAFETY, xp) + SAFETY * tiny
+    row_sums = xp.sum(xp.where(classes[..., None, :], tol, 0.0), axis=-1)
+    both = classes[..., :, None] & classes[..., None, :]
+    return xp.where(both, tol, xp.inf), row_sums
 
 
-def invariants(g: NDArray[Any], p: NDArray[Any], tol: NDArray[Any], row_tol_sums: NDArray[Any],
-               classes: NDArray[Any], eps: float,
-               tiny: float) -> list[tuple[NDArray[Any], NDArray[Any]]]:  # fmt: skip
+def checks(xp: Any, g: Any, gp: Any, tol: Any, row_sums: Any, classes: Any, eps: float,
+           tiny: float) -> list[tuple[Any, Any]]:  # fmt: skip
     """(value, tolerance) of each rule in ``RULES`` for candidate rows g (R×C×C, float64)
     and its p (R×C). As for every invariant (:mod:`handgrad.compare`), the tolerance is the
-    gate's tolerance of the elements involved (``tol``, and its row sums ``row_tol_sums``)
-    plus ρ times the check's own rounding: ε·|g| for the difference, one sum of C terms for
-    the rows (C = each row's true number of classes)."""
-    symmetric = g - np.swapaxes(g, -1, -2)
-    magnitude = np.abs(g)
-    rounding = eps * np.sqrt(classes.sum(axis=-1, keepdims=True)) + eps
-    row_tol = SAFETY * (rounding * (magnitude.sum(axis=-1) + np.abs(p)) + tiny) + row_tol_sums
-    sym_tol = magnitude  # reused in place: ρ·(ε·|g| + tiny) + tol + tolᵀ
-    sym_tol *= SAFETY * eps
-    sym_tol += SAFETY * tiny
-    sym_tol += tol
-    sym_tol += np.swapaxes(tol, -1, -2)
-    return [(symmetric, sym_tol), (g.sum(axis=-1), row_tol)]
+    gate's tolerance of the elements involved (``tol``, and its row sums ``row_sums``) plus
+    ρ times the check's own rounding: ε·|g| for the difference, one sum of C terms for the
+    rows (C = each row's true number of classes)."""
+    magnitude = xp.abs(g)
+    rounding = eps * xp.sqrt(xp.sum(classes, axis=-1, keepdims=True) * 1.0) + eps
+    row_tol = SAFETY * (rounding * (xp.sum(magnitude, axis=-1) + xp.abs(gp)) + tiny) + row_sums
+    sym_tol = SAFETY * (eps * magnitude + tiny) + tol + xp.swapaxes(tol, -1, -2)
+    return [(g - xp.swapaxes(g, -1, -2), sym_tol), (xp.sum(g, axis=-1), row_tol)]
+
+
+def row_ratios(xp: Any, g: Any, refs: list[Any], gp: Any, p: Any, e_p: Any, classes: Any,
+               eps: float, tiny: float) -> list[Any]:  # fmt: skip
+    """Each row's worst ratio |g − ref| / tol against each of ``refs``, then the worst of
+    the invariants (NaN where g has one: the caller makes it ∞). Every tolerance is at least
+    ρ·tiny > 0 (∞ in the padding), so no 0/0."""
+    g = g.astype(xp.float64)
+    tol, row_sums = tolerance(xp, p, e_p, classes, eps, tiny)
+
+    def worst(value: Any, bound: Any) -> Any:
+        return xp.max(xp.abs(value) / bound, axis=tuple(range(1, value.ndim)))
+
+    out = [worst(g - ref.astype(xp.float64), tol) for ref in refs]
+    rules = [worst(v, t) for v, t in checks(xp, g, gp, tol, row_sums, classes, eps, tiny)]
+    return [*out, xp.maximum(*rules)]
+
+
+@functools.cache
+def _program(dtype: str) -> Any:
+    """One jitted program per dtype (and, by tracing, per block shape): JAX's Jacobian of
+    the block's s2 rows and ``row_ratios`` against it and torch's rows, fused."""
+    jax = oracles._jax()
+    import jax.numpy as jnp
+
+    from references import jax_ref
+
+    info = np.finfo(dtype)
+    eps, tiny = float(info.eps), float(info.tiny)
+
+    def program(g: Any, torch_rows: Any, s2: Any, gp: Any, p: Any, e_p: Any, classes: Any) -> Any:
+        refs = [torch_rows, jax_ref.softmax_jacobian(s2)]
+        return jnp.stack(row_ratios(jnp, g, refs, gp, p, e_p, classes, eps, tiny))
+
+    return jax.jit(program)
+
+
+def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:
+    """``_program``'s per-row ratios (3×rows) for one block: g, torch's rows, JAX's s2 rows,
+    the candidate's p, p and its bound (float64), and the true classes."""
+    out: NDArray[np.float64] = np.asarray(_program(g.dtype.name)(g, *arrays))
+    return out
+
+
+def _fill(block: NDArray[Any], a: int, offsets: NDArray[np.int64], arrays: list[Any]) -> None:
+    """Copy each case's rows (``arrays[i]``, None to skip) into the block of stacked rows
+    that starts at row ``a``; ``offsets`` are the cases' first rows (B + 1 entries)."""
+    b = a + len(block)
+    first = int(np.searchsorted(offsets, a, side="right")) - 1
+    for i in range(max(first, 0), len(arrays)):
+        start = int(offsets[i])
+        if start >= b:
+            break
+        if arrays[i] is None:
+            continue
+        lo, hi = max(a, start), min(b, start + len(arrays[i]))
+        value = arrays[i][lo - start : hi - start]
+        block[(slice(lo - a, hi - a), *(slice(0, n) for n in value.shape[1:]))] = value
 
 
 def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArray[Any],
@@ -85,73 +136,81 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     """Worst ratios of dp/ds2 per case against each reference and the invariants, and the
     details of failing cases.
 
-    ``s2``: each reference's padded s2; ``p``, ``e_p``: the tolerance's float64 p and its
-    bound, padded with zeros; ``got``: the candidate's outputs per case (partial where it
-    raised first); ``broken``: cases whose dp/ds2 is missing or has the wrong shape or
-    dtype (∞ against the references; the engine reports the breach); ``broken_p``: cases
-    whose p is, which skip the invariants (their row sums are bounded with p).
+    ``s2``: each reference's padded s2 (torch's, then JAX's); ``p``, ``e_p``: the
+    tolerance's float64 p and its bound, padded with zeros; ``got``: the candidate's
+    outputs per case (partial where it raised first); ``broken``: cases whose dp/ds2 is
+    missing or has the wrong shape or dtype (∞ against the references; the engine reports
+    the breach); ``broken_p``: cases whose p is, which skip the invariants (their row sums
+    are bounded with p).
     """
-    info = np.finfo(batch.dtype)
-    eps, tiny = float(info.eps), float(info.tiny)
     B, C = len(batch), batch.dims[3]
-    names = list(s2)
-    ratios = {(Q, name): np.zeros(B) for name in [*names, INVARIANT]}
-    found: dict[int, Found] = {}
-    s2_rows = {name: batch.rows(v) for name, v in s2.items()}
-    p_rows, ep_rows = batch.rows(p), batch.rows(e_p)
     offsets = batch.row_offsets
-    for chunk in _chunks(batch):
-        a, b = int(offsets[chunk[0]]), int(offsets[chunk[-1] + 1])
-        local = offsets[chunk[0] : chunk[-1] + 2] - a
-        refs = {name: oracles.JACOBIAN[name](rows[a:b]) for name, rows in s2_rows.items()}
-        classes = batch.row_classes[a:b]
-        tol = jacobian_tolerance(p_rows[a:b], ep_rows[a:b], eps, tiny)
-        row_tol_sums = (tol * classes[:, None, :]).sum(axis=-1)  # before the padding's ∞
-        if not classes.all():
-            tol[~(classes[:, :, None] & classes[:, None, :])] = np.inf
-        g = np.zeros((b - a, C, C))
-        gp = np.zeros((b - a, C))
-        for k, i in enumerate(chunk):
-            out = got[i]
-            if not broken[i]:
-                n, c = out[Q].shape[0], out[Q].shape[-1]
-                g[local[k] : local[k] + n, :c, :c] = out[Q]
-            if not broken[i] and not broken_p[i]:
-                gp[local[k] : local[k] + n, :c] = out["p"]
-        # Every tolerance here is at least ρ·tiny > 0 (∞ in the padding): no 0/0.
-        per_row = {name: worst_ratios(g, ref, tol, positive=True) for name, ref in refs.items()}
-        checks = invariants(g, gp, tol, row_tol_sums, classes, eps, tiny)
-        per_row[INVARIANT] = np.maximum.reduce(
-            [worst_ratios(v, None, t, positive=True) for v, t in checks]
-        )
-        for name, worst in per_row.items():
-            ratios[(Q, name)][chunk] = np.maximum.reduceat(worst, local[:-1])
-        ratios[(Q, INVARIANT)][broken_p] = 0.0
-        for k, i in enumerate(chunk):
-            if broken[i]:
-                continue
-            if any(ratios[(Q, name)][i] > 1 for name in per_row):
-                rows = slice(int(local[k]), int(local[k + 1]))
-                found[i] = _details(batch, i, rows, refs, tol, g, checks)
+    R = int(offsets[-1])
+    block = max(1, BLOCK_ELEMENTS // (C * C))
+    total = -(-R // block) * block
+
+    def stacked(padded: NDArray[Any]) -> NDArray[Any]:
+        out = np.zeros((total, *padded.shape[2:]), padded.dtype)
+        out[:R] = batch.rows(padded)
+        return out
+
+    rows = {name: stacked(v) for name, v in s2.items()}
+    p_rows, ep_rows = stacked(p), stacked(e_p)
+    classes = np.zeros((total, C), dtype=bool)
+    classes[:R] = batch.row_classes
+    g_of = [None if broken[i] else out[Q] for i, out in enumerate(got)]
+    gp_of = [None if broken[i] or broken_p[i] else out["p"] for i, out in enumerate(got)]
+    per_row = np.empty((3, total))
+    for a in range(0, total, block):
+        g = np.zeros((block, C, C), batch.dtype)
+        gp = np.zeros((block, C), np.float64)
+        _fill(g, a, offsets, g_of)
+        _fill(gp, a, offsets, gp_of)
+        torch_rows = oracles.JACOBIAN["torch"](rows["torch"][a : a + block])
+        cut = slice(a, a + block)
+        per_row[:, cut] = jax_rows(g, torch_rows, rows["jax"][cut], gp, p_rows[cut],
+                                   ep_rows[cut], classes[cut])  # fmt: skip
+    per_row[np.isnan(per_row)] = math.inf  # a NaN anywhere in the row
+    names = [*s2, INVARIANT]
+    ratios = {(Q, name): np.maximum.reduceat(per_row[k, :R], offsets[:-1])
+              for k, name in enumerate(names)}  # fmt: skip
+    ratios[(Q, INVARIANT)][broken_p] = 0.0
     for (_, name), worst in ratios.items():
         worst[broken] = 0.0 if name == INVARIANT else math.inf
+    found = {i: _details(batch, i, rows, p_rows, ep_rows, classes, g_of[i], gp_of[i])
+             for i in range(B) if not broken[i]
+             and any(ratios[(Q, name)][i] > 1 for name in names)}  # fmt: skip
     return ratios, found
 
 
-def _details(batch: Batch, i: int, rows: slice, refs: dict[str, NDArray[Any]],
-             tol: NDArray[Any], g: NDArray[Any],
-             checks: list[tuple[NDArray[Any], NDArray[Any]]]) -> Found:  # fmt: skip
+def _details(batch: Batch, i: int, s2_rows: dict[str, NDArray[Any]], p_rows: NDArray[Any],
+             ep_rows: NDArray[Any], classes: NDArray[Any], g_case: NDArray[Any] | None,
+             gp_case: NDArray[Any] | None) -> Found:  # fmt: skip
+    """A failing case's comparisons, by the stage's own formulas in NumPy on its rows."""
     spec = batch.specs[i]
-    c = spec.C
-    cut = (rows, slice(0, c), slice(0, c))
+    info = np.finfo(batch.dtype)
+    eps, tiny = float(info.eps), float(info.tiny)
+    rows = slice(int(batch.row_offsets[i]), int(batch.row_offsets[i + 1]))
+    C, c = batch.dims[3], spec.C
+    g = np.zeros((spec.N, C, C))
+    gp = np.zeros((spec.N, C))
+    if g_case is not None:
+        g[:, :c, :c] = g_case
+    if gp_case is not None:
+        gp[:, :c] = gp_case
+    refs = {name: oracles.JACOBIAN[name](v[rows]) for name, v in s2_rows.items()}
+    tol, row_sums = tolerance(np, p_rows[rows], ep_rows[rows], classes[rows], eps, tiny)
+    cut = (slice(None), slice(0, c), slice(0, c))
     got = np.asarray(g[cut], dtype=batch.dtype)
-    tolerance = np.array(tol[cut])
-    found = Found(refs={name: np.array(ref[cut]) for name, ref in refs.items()}, tol=tolerance)
+    tolerance_case = np.array(tol[cut])
+    found = Found(refs={name: np.array(ref[cut]) for name, ref in refs.items()},
+                  tol=tolerance_case)  # fmt: skip
     for name, ref in found.refs.items():
-        comparison = compare(Q, name, spec, got, ref, tolerance)
+        comparison = compare(Q, name, spec, got, ref, tolerance_case)
         if not comparison.ok:
             found.failures.append(comparison)
-    for rule, (value, bound) in zip(RULES, checks, strict=True):
+    rules = checks(np, g, gp, tol, row_sums, classes[rows], eps, tiny)
+    for rule, (value, bound) in zip(RULES, rules, strict=True):
         v, t = np.array(value[cut[: value.ndim]]), np.array(bound[cut[: bound.ndim]])
         comparison = compare(Q, INVARIANT, spec, v, np.zeros_like(v), t)
         if not comparison.ok:
