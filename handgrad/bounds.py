@@ -132,9 +132,9 @@ def rss(a: Array, b: Array, k: Array) -> Array:
     Squares of tiny bounds (p ~ 1e-260 in float64) underflow, even scaled by the row and
     column maxima. Cauchy-Schwarz gives √(a²·b²) ≥ (a·b)/√k, which cannot underflow, so the
     larger of the two is the same bound wherever squaring was exact and a sound one where
-    it was not. That second product is needed only where a term of a²·b² can lose
-    precision: where the smallest non-zero scaled squares of a and b multiply to less than
-    tiny/ε (float64). A batch of ordinary magnitudes never gets near; the stress cases do.
+    it was not. (Testing first whether any square underflowed, to skip a·b, cost more than
+    a·b: by cProfile over 1,000 random cases, 0.28 s for the test against 0.20 s for the
+    product and its maximum.)
     """
     sa = a.max(axis=2, keepdims=True)
     sb = b.max(axis=1, keepdims=True)
@@ -143,21 +143,11 @@ def rss(a: Array, b: Array, k: Array) -> Array:
     a2, b2 = a / sa, b / sb
     a2 *= a2
     b2 *= b2
-    squared: Array = np.sqrt(a2 @ b2)
+    squared = np.sqrt(a2 @ b2)
     squared *= sa
     squared *= sb
-    if _smallest(a, a2) * _smallest(b, b2) < UNDERFLOW:
-        squared = np.maximum(squared, (a @ b) / np.sqrt(np.maximum(k, 1.0)))
-    return squared
-
-
-UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
-"""Below this, a product of two squares may have lost digits to gradual underflow."""
-
-
-def _smallest(a: Array, squared: Array) -> float:
-    """The smallest square of a non-zero element of ``a`` (0 where one underflowed)."""
-    return float(np.min(squared, where=a != 0, initial=np.inf))
+    out: Array = np.maximum(squared, (a @ b) / np.sqrt(np.maximum(k, 1.0)))
+    return out
 
 
 def rss_rows(a: Array, n: Array) -> Array:
