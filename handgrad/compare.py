@@ -101,28 +101,36 @@ def compare(quantity: str, reference: str, spec: CaseSpec, got: NDArray[Any],
     )  # fmt: skip
 
 
-def worst_ratios(got: NDArray[Any], want: NDArray[Any] | None, tol: NDArray[Any],
-                 positive: bool = False) -> NDArray[np.float64]:  # fmt: skip
+def worst_ratios(got: NDArray[Any], want: NDArray[Any] | None,
+                 tol: NDArray[Any]) -> NDArray[np.float64]:  # fmt: skip
     """Each case's (or row's) worst ratio in a padded batch, by the rule of ``ratios`` in
     fewer passes: the tolerance is ∞ in the padding (:mod:`handgrad.tolerance`) and every
     padded value is finite, so padding gives 0 and cannot hide a case's worst element.
 
-    ``want=None`` compares with 0 (the invariants). ``positive=True`` promises that no
-    tolerance is 0, so that 0/0 cannot occur and the division needs no mask.
+    ``want=None`` compares with 0 (the invariants).
     """
-    if want is None:
-        err = np.abs(got, dtype=np.float64)
-    else:
-        err = np.subtract(got, want, dtype=np.float64)
-        np.abs(err, out=err)
-    if positive:
-        with np.errstate(over="ignore"):
-            ratio = np.divide(err, tol, out=err)
-    else:
-        ratio = _divide(err, tol)
+    err = _error(got, want)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ratio = np.divide(err, tol, out=err)
     out: NDArray[np.float64] = ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0)
-    out[np.isnan(out)] = math.inf  # max propagates NaN: a NaN anywhere in the case
+    # max propagates NaN: a NaN of the candidate's, or 0/0 at an exact match where a
+    # tolerance is 0. Only those cases are divided again, with the exact matches masked.
+    for i in np.flatnonzero(np.isnan(out)):
+        again = _divide(_error(got[i : i + 1], None if want is None else want[i : i + 1]),
+                        tol[i : i + 1])  # fmt: skip
+        out[i] = again.max(initial=0.0)
+    out[np.isnan(out)] = math.inf  # a NaN anywhere in the case
     return out
+
+
+def _error(got: NDArray[Any], want: NDArray[Any] | None) -> NDArray[np.float64]:
+    """|got − want| in float64 (|got| for ``want`` None)."""
+    if want is None:
+        out: NDArray[np.float64] = np.abs(got, dtype=np.float64)
+        return out
+    err: NDArray[np.float64] = np.subtract(got, want, dtype=np.float64)
+    np.abs(err, out=err)
+    return err
 
 
 # --- invariants ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from handgrad import batch as batch_module
 from handgrad import cases, jacobian, oracles
 from handgrad.batch import NEG, batch_of, bucket
 from handgrad.bounds import rss
-from handgrad.compare import compare
+from handgrad.compare import compare, worst_ratios
 from handgrad.engine import verify_batch
 from handgrad.quantities import CASE_WISE, NAMES, PRODUCTS, QUANTITIES
 from handgrad.regularisation import L2, NO_L2
@@ -356,3 +356,17 @@ def test_the_jacobian_program_gives_the_ratios_of_its_formulas_in_numpy(dtype: s
     # The invariants' sums may be added in another order: the sum's own rounding, which
     # their tolerance counts at ρ = 8 times, moves a ratio by at most 1/ρ.
     np.testing.assert_allclose(got[2], want[2], atol=1 / 8)
+
+
+def test_worst_ratios_take_an_exact_match_at_zero_tolerance_as_zero() -> None:
+    """Per case: an exact match where the tolerance is 0 counts 0 (not 0/0), a mismatch
+    there ∞, a NaN ∞, and the other cases of the batch keep their own worst ratio."""
+    want = np.zeros((4, 3))
+    got = want.copy()
+    tol = np.ones((4, 3))
+    tol[0, 1] = tol[1, 1] = 0.0  # exact match in case 0, a mismatch in case 1
+    got[1, 1] = 1e-300
+    got[2, 0] = math.nan
+    got[3, 2] = 0.5
+    np.testing.assert_array_equal(worst_ratios(got, want, tol), [0.0, math.inf, math.inf, 0.5])
+    np.testing.assert_array_equal(worst_ratios(got, None, tol), [0.0, math.inf, math.inf, 0.5])
