@@ -6,9 +6,10 @@ derive the tolerances and compare every quantity (35 with manual's second-order 
 against both references: what the gate's bulk run does per case
 (``tests/test_verify.py::test_random_cases``).
 
-Each test runs twice: with manual in its own worker process, as the gate runs every
+Each test runs three times: with manual in its own worker process, as the gate runs every
 candidate (``worker``), and imported into the gate's process (``in-process``), so that the
-cost of isolation is the ratio of the two medians of one run.
+cost of isolation is the ratio of the two medians of one run; and with manual's first-order
+API alone in its worker (``first-order``, :mod:`benchmarks.first_order`: 14 quantities).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CASES = 500
 SEED = 0
 ROUNDS = 3
 WORKERS = 2
-WAYS = ("worker", "in-process")
+WAYS = ("worker", "in-process", "first-order")
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -75,10 +76,12 @@ def _mib(kib: int) -> float:
 
 @functools.cache
 def _manual(way: str) -> Candidate:
-    """manual, loaded once per process: in its own worker, as a gate's session does, or
-    imported into this process."""
+    """manual, loaded once per process: in its own worker, as a gate's session does, with
+    its first-order API alone in its worker, or imported into this process."""
     if way == "worker":
         return load_candidate("manual")
+    if way == "first-order":
+        return load_candidate("benchmarks.first_order")
     import manual
 
     return as_candidate(manual)
