@@ -52,7 +52,7 @@ NumPy stages run on sub-batches of this many cases, sorted by (N, D) and padded 
 their own maxima: over 2,000 random cases with N, D, H, C in 1..64 the padded volume of
 N×D and N×H falls from 3.9 to 2.3 times the true one, N×C from 2.4 to 1.5, D×H from 3.9
 to 3.5 (sorting by N and D leaves H unsorted). Measured side by side on 2 cores
-(``python -m benchmarks.sub_batch``, 500 cases, manual in its worker, 2026-12-03): 143,
+(``python -m benchmarks.constants``, 500 cases, manual in its worker, 2026-12-03): 143,
 147, 142 and 129 cases/s at 8, 16, 32 and 64 cases per sub-batch."""
 
 
