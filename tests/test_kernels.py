@@ -1,0 +1,80 @@
+"""Tests of the engine's numerical kernels: the bounds' root-sum-square, the worst ratio of
+a padded batch, and the Jacobian stage's compiled program against its own formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import manual
+from handgrad import cases, jacobian, oracles
+from handgrad.batch import NEG
+from handgrad.bounds import rss
+from handgrad.compare import worst_ratios
+
+
+def test_rss_keeps_its_floor_where_squares_underflow() -> None:
+    """The bounds' √(a²·b²) is the plain formula at ordinary magnitudes; where a scaled
+    square underflows (1e-200² is 0 in float64) it is the Cauchy-Schwarz floor (a·b)/√k,
+    not 0, and so it stays a bound."""
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0.1, 2.0, (3, 4, 5)), rng.uniform(0.1, 2.0, (3, 5, 6))
+    np.testing.assert_allclose(rss(a, b, np.full((3, 1, 1), 5.0)), np.sqrt(a**2 @ b**2),
+                               rtol=1e-14)  # fmt: skip
+    a, b = np.array([[[1.0, 1e-200]]]), np.array([[[1e-200], [1.0]]])
+    got = float(rss(a, b, np.full((1, 1, 1), 2.0))[0, 0, 0])
+    assert got == pytest.approx(2e-200 / math.sqrt(2), rel=1e-12)  # the true value, √2·1e-200
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_the_jacobian_program_gives_the_ratios_of_its_formulas_in_numpy(dtype: str) -> None:
+    """The Jacobian stage's compiled program (JAX's rows, the tolerance, both comparisons
+    and both invariants, fused by XLA) gives each row the worst ratios that the same
+    formulas give in NumPy with JAX's rows computed apart: on rows with padded classes,
+    and on one planted wrong element, found in its row alone."""
+    dt = np.dtype(dtype)
+    info = np.finfo(dt)
+    rng = np.random.default_rng(3)
+    R, C = 12, 8
+    s2 = rng.standard_normal((R, C))
+    classes = np.ones((R, C), dtype=bool)
+    classes[6:, 5:] = False  # rows of a case with 5 classes in a bucket of 8
+    s2[~classes] = NEG
+    s2 = s2.astype(dt)
+    p = np.exp(s2 - s2.max(axis=1, keepdims=True)).astype(np.float64)
+    p /= p.sum(axis=1, keepdims=True)
+    e_p = 10 * float(info.eps) * p
+    g = manual.softmax_jacobian(p.astype(dt))
+    g[3, 2, 4] += 1e-2
+    torch_rows, jax_rows = (oracles.JACOBIAN[name](s2) for name in ("torch", "jax"))
+    got = jacobian.jax_rows(g, torch_rows, s2, p, p, e_p, classes)
+    want = np.array(jacobian.row_ratios(np, g, [torch_rows, jax_rows], p, p, e_p, classes,
+                                        float(info.eps), float(info.tiny)))  # fmt: skip
+    assert got.shape == want.shape == (3, R)
+    for k in range(3):  # torch, JAX, the invariants
+        assert got[k, 3] > 1
+        np.testing.assert_allclose(got[k, 3], want[k, 3], rtol=1e-6)
+        others = np.delete(np.arange(R), 3)
+        assert (got[k, others] <= 1).all()
+        assert (want[k, others] <= 1).all()
+    # torch's rows: the same inputs through the same formulas.
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9)
+    # The invariants' sums may be added in another order: the sum's own rounding, which
+    # their tolerance counts at ρ = 8 times, moves a ratio by at most 1/ρ.
+    np.testing.assert_allclose(got[2], want[2], atol=1 / 8)
+
+
+def test_worst_ratios_take_an_exact_match_at_zero_tolerance_as_zero() -> None:
+    """Per case: an exact match where the tolerance is 0 counts 0 (not 0/0), a mismatch
+    there ∞, a NaN ∞, and the other cases of the batch keep their own worst ratio."""
+    want = np.zeros((4, 3))
+    got = want.copy()
+    tol = np.ones((4, 3))
+    tol[0, 1] = tol[1, 1] = 0.0  # exact match in case 0, a mismatch in case 1
+    got[1, 1] = 1e-300
+    got[2, 0] = math.nan
+    got[3, 2] = 0.5
+    np.testing.assert_array_equal(worst_ratios(got, want, tol), [0.0, math.inf, math.inf, 0.5])
+    np.testing.assert_array_equal(worst_ratios(got, None, tol), [0.0, math.inf, math.inf, 0.5])
