@@ -163,30 +163,32 @@ class Batch:
         sizes = self.true_dims[i]
         return np.array(padded[corner(i, [int(sizes["NDHC".index(a)]) for a in axes])])
 
-    def split(self, size: int | None = None) -> list[tuple[NDArray[np.intp], Batch]]:
+    def split(self, size: int | None = None,
+              direction: bool = False) -> list[tuple[NDArray[np.intp], Batch]]:  # fmt: skip
         """(the cases' indices here, their sub-batch) for groups of ``size`` (``SUB_BATCH``)
         cases sorted by (N, D), each trimmed to its own cases' largest N, D, H and C. The
-        padded inputs and directions are cut from this batch's, not padded or drawn again."""
+        padded inputs (and with ``direction`` the directions) are cut from this batch's, not
+        padded or drawn again."""
         size = size or SUB_BATCH
+        shared = {"_zero_padded_inputs": self._zero_padded_inputs}
+        if direction:
+            shared["direction"] = self.direction
         order = np.lexsort((self.size("D"), self.size("N")))
         out = []
         for start in range(0, len(self), size):
             idx = order[start : start + size]
             dims: Dims = tuple(int(v) for v in self.true_dims[idx].max(axis=0))  # type: ignore[assignment]
             sub = Batch([self.cases[i] for i in idx], dims, self.dtype)
-            for name in ("_zero_padded_inputs", "direction"):
-                if name in self.__dict__:
-                    sub.__dict__[name] = {k: self.cut(v, idx, sub, INPUT_AXES[k])
-                                          for k, v in self.__dict__[name].items()}  # fmt: skip
+            for name, arrays in shared.items():  # seeds the sub-batch's cached properties
+                sub.__dict__[name] = {k: self.cut(v, idx, sub, INPUT_AXES[k])
+                                      for k, v in arrays.items()}  # fmt: skip
             out.append((idx, sub))
         return out
 
     def cut(self, padded: NDArray[Any], idx: NDArray[np.intp], sub: Batch,
             axes: Sequence[str]) -> NDArray[Any]:  # fmt: skip
         """Sub-batch ``sub``'s part (cases ``idx``) of a padded array of this batch."""
-        full = dict(zip("NDHC", sub.dims, strict=True))
-        index: tuple[Any, ...] = (idx, *(slice(0, full[a]) for a in axes))
-        out: NDArray[Any] = padded[index]
+        out: NDArray[Any] = padded[_within(idx, sub, axes)]
         return out
 
     def place(self, parts: Sequence[tuple[NDArray[np.intp], Batch, NDArray[Any]]],
@@ -195,9 +197,7 @@ class Batch:
         ``fill`` wherever no sub-batch reaches."""
         out = np.full(self.padded_shape(axes), fill, dtype=parts[0][2].dtype)
         for idx, sub, part in parts:
-            full = dict(zip("NDHC", sub.dims, strict=True))
-            index: tuple[Any, ...] = (idx, *(slice(0, full[a]) for a in axes))
-            out[index] = part
+            out[_within(idx, sub, axes)] = part
         return out
 
     @functools.cached_property
@@ -222,6 +222,12 @@ class Batch:
                 self.dtype
             )
         return out
+
+
+def _within(idx: NDArray[np.intp], sub: Batch, axes: Sequence[str]) -> tuple[Any, ...]:
+    """The index of sub-batch ``sub``'s cases ``idx`` in a padded array of its batch."""
+    full = dict(zip("NDHC", sub.dims, strict=True))
+    return (idx, *(slice(0, full[a]) for a in axes))
 
 
 def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:

@@ -232,7 +232,7 @@ def _compare_part(part: _Part, outputs: list[Arrays], problems: dict[tuple[int, 
     sub-batch, per case; its invariants' arrays are kept on ``part`` for the unpacking."""
     sub, refs, tol = part.sub, part.refs, part.tol
     mine = [int(i) for i in part.idx]
-    local = {(k, q): v for k, i in enumerate(mine) for (j, q), v in problems.items() if j == i}
+    local = {(k, q): v for k, i in enumerate(mine) for q in names if (v := problems.get((i, q)))}
     got = _pad_candidate(sub, [outputs[i] for i in mine], local, names)
     ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
     for q in got:

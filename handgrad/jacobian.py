@@ -28,14 +28,17 @@ from numpy.typing import NDArray
 
 from handgrad import oracles
 from handgrad.batch import Batch
-from handgrad.bounds import SAFETY, jacobian_bound
+from handgrad.bounds import SAFETY
 from handgrad.compare import INVARIANT, Comparison, compare
+from handgrad.tolerance import jacobian_tolerance
 
 Q = "dp/ds2"
 BLOCK_ELEMENTS = 2**18
 """About 2 MB of float64 per C×C array of a block. Measured side by side
 (``python -m benchmarks.constants --constant jacobian.BLOCK_ELEMENTS``, 500 cases, 2 cores,
 2026-12-03): 139, 153, 159 and 157 cases/s at 2¹⁶, 2¹⁷, 2¹⁸ and 2¹⁹."""
+REFERENCES = ("torch", "jax")
+"""The order of the program's ratios: torch's rows (given), then JAX's (its own)."""
 RULES = ("the softmax Jacobian must be symmetric",
          "the rows of the softmax Jacobian must sum to 0")  # fmt: skip
 
@@ -53,7 +56,7 @@ def tolerance(xp: Any, p: Any, e_p: Any, classes: Any, eps: float, tiny: float) 
     """ρ·(bound + tiny) of each element (R×C×C) from rows of p and of its bound (R×C, float64),
     ∞ outside the true classes (``classes``, R×C); and its sums over each row's true classes
     (R×C), which the row-sum rule needs."""
-    tol = jacobian_bound(p, e_p, eps, SAFETY, xp) + SAFETY * tiny
+    tol = jacobian_tolerance(p, e_p, eps, tiny, xp)
     row_sums = xp.sum(xp.where(classes[..., None, :], tol, 0.0), axis=-1)
     both = classes[..., :, None] & classes[..., None, :]
     return xp.where(both, tol, xp.inf), row_sums
@@ -172,7 +175,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
         per_row[:, cut] = jax_rows(g, torch_rows, rows["jax"][cut], gp, p_rows[cut],
                                    ep_rows[cut], classes[cut])  # fmt: skip
     per_row[np.isnan(per_row)] = math.inf  # a NaN anywhere in the row
-    names = [*s2, INVARIANT]
+    names = [*REFERENCES, INVARIANT]
     ratios = {(Q, name): np.maximum.reduceat(per_row[k, :R], offsets[:-1])
               for k, name in enumerate(names)}  # fmt: skip
     ratios[(Q, INVARIANT)][broken_p] = 0.0

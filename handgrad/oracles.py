@@ -200,10 +200,7 @@ def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Pa
     """Every reference's values for ``batch``, per sub-batch (:meth:`Batch.split`): (the
     cases' indices in ``batch``, the sub-batch, its values by reference, in ``BATCHED``'s
     order), each padded to its sub-batch."""
-    batch.inputs(NEG)  # padded once (and the direction drawn once), cut for the sub-batches
-    if products:
-        batch.direction  # noqa: B018
-    split = batch.split()
+    split = batch.split(direction=bool(products))
     own = [{name: run(sub, products, l2) for name, run in BATCHED.items()
             if name not in PER_BUCKET} for _, sub in split]  # fmt: skip
     whole = {name: BATCHED[name](batch, products, l2) for name in PER_BUCKET if name in BATCHED}

@@ -97,11 +97,12 @@ def tolerances(batch: Batch, ref: Arrays) -> tuple[Arrays, Magnitudes]:
     return out, m
 
 
-def jacobian_tolerance(p: NDArray[Any], e_p: NDArray[Any], eps: float, tiny: float) -> NDArray[Any]:
-    """ρ·(bound + tiny) of dp/ds2 for rows of p and of its bound (any leading axes)."""
-    tol = jacobian_bound(p, e_p, eps, SAFETY)
-    tol += SAFETY * tiny
-    return tol
+def jacobian_tolerance(p: NDArray[Any], e_p: NDArray[Any], eps: float, tiny: float,
+                       xp: Any = np) -> NDArray[Any]:  # fmt: skip
+    """ρ·(bound + tiny) of dp/ds2 for rows of p and of its bound (any leading axes), in the
+    array namespace ``xp`` (NumPy, or jax.numpy in the Jacobian stage's program)."""
+    out: NDArray[Any] = jacobian_bound(p, e_p, eps, SAFETY, xp) + SAFETY * tiny
+    return out
 
 
 def case_tolerances(case: Case, ref: Arrays, l2: L2 = NO_L2) -> Arrays:
