@@ -30,6 +30,7 @@ from handgrad import oracles
 from handgrad.batch import Batch
 from handgrad.bounds import SAFETY
 from handgrad.compare import INVARIANT, Comparison, compare
+from handgrad.polymorphic import Polymorphic
 from handgrad.tolerance import jacobian_tolerance
 
 Q = "dp/ds2"
@@ -94,9 +95,9 @@ def row_ratios(xp: Any, g: Any, refs: list[Any], gp: Any, p: Any, e_p: Any, clas
 
 @functools.cache
 def _program(dtype: str) -> Any:
-    """One jitted program per dtype (and, by tracing, per block shape): JAX's Jacobian of
-    the block's s2 rows and ``row_ratios`` against it and torch's rows, fused."""
-    jax = oracles._jax()
+    """One program per dtype, traced once for every block shape (:mod:`.polymorphic`): JAX's
+    Jacobian of the block's s2 rows and ``row_ratios`` against it and torch's rows, fused."""
+    oracles._jax()
     import jax.numpy as jnp
 
     from references import jax_ref
@@ -108,7 +109,7 @@ def _program(dtype: str) -> Any:
         refs = [torch_rows, jax_ref.softmax_jacobian(s2)]
         return jnp.stack(row_ratios(jnp, g, refs, gp, p, e_p, classes, eps, tiny))
 
-    return jax.jit(program)
+    return Polymorphic(program, ["RCC", "RCC", "RC", "RC", "RC", "RC", "RC"])
 
 
 def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:

@@ -61,31 +61,50 @@ def test_batched_references_equal_the_plain_ones(
     batch = batch_of([cases.make_case(s) for s in specs])
     batched = oracles.batched_values(batch, reference, l2)
     for case, got in zip(batch.cases, batched, strict=True):
-        plain = oracles.PLAIN[reference](case, l2)
-        tol = case_tolerances(case, plain, l2)
-        for q in NAMES:
-            c = compare(q, f"plain {reference}", case.spec, got[q], plain[q], tol[q])
-            assert c.ok, f"{q} of {case.spec}: {c}"
+        _assert_plain(case, got, reference, l2)
+
+
+def _assert_plain(case: cases.Case, got: dict[str, Any], reference: str, l2: L2) -> None:
+    """Every quantity of ``got`` is the plain oracle's on ``case`` within the tolerance."""
+    plain = oracles.PLAIN[reference](case, l2)
+    tol = case_tolerances(case, plain, l2)
+    for q in NAMES:
+        c = compare(q, f"plain {reference}", case.spec, got[q], plain[q], tol[q])
+        assert c.ok, f"{q} of {case.spec}: {c}"
+
+
+@pytest.mark.parametrize("reference", ["torch", "jax"])
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_a_single_case_equals_the_plain_references(reference: str, dtype: str) -> None:
+    """A batch of one case (``verify_case``'s, Hypothesis's) is not filled up to its
+    bucket's batch size: JAX runs a program of its own for it (B = 1), which XLA may fuse,
+    and so round, otherwise. Its values are the plain oracle's within the tolerance too,
+    with and without L2, at the bucket's largest case and a narrow one."""
+    for spec in (_as(dtype)[3], _as(dtype)[5]):
+        for l2 in (NO_L2, L2S[2]):
+            batch = batch_of([cases.make_case(spec)])
+            _assert_plain(batch.cases[0], oracles.batched_values(batch, reference, l2)[0],
+                          reference, l2)  # fmt: skip
 
 
 @pytest.mark.parametrize("reference", ["torch", "jax"])
 def test_a_batch_gives_each_case_its_own_values(reference: str) -> None:
     """A case's values do not depend on which other cases share its padded arrays (the same
-    bucket alone and among five others: vmap and the row stacking keep cases apart). A
-    trimmed sub-batch has dims of its own, whose products may round otherwise: the test
-    above bounds those."""
+    bucket beside one other case and among five others: vmap and the row stacking keep
+    cases apart). A trimmed sub-batch, and a single case, run programs of their own, whose
+    products may round otherwise: the tests above bound those."""
     specs = _as("float64")
     dims = bucket(specs[0])
-    alone = batch_of([cases.make_case(specs[2])], dims)
+    pair = batch_of([cases.make_case(specs[2]), cases.make_case(specs[0])], dims)
     together = batch_of([cases.make_case(s) for s in specs], dims)
     run, rows = oracles.BATCHED[reference], oracles.JACOBIAN[reference]
-    one, six = run(alone, PRODUCTS), run(together, PRODUCTS)
+    two, six = run(pair, PRODUCTS), run(together, PRODUCTS)
     for q in CASE_WISE:
         axes = QUANTITIES[q].axes
-        got, want = alone.unpad(one[q], 0, axes), together.unpad(six[q], 2, axes)
+        got, want = pair.unpad(two[q], 0, axes), together.unpad(six[q], 2, axes)
         np.testing.assert_array_equal(got, want, err_msg=q)
     start, stop = together.row_offsets[2:4]
-    np.testing.assert_array_equal(rows(alone.rows(one["s2"])),
+    np.testing.assert_array_equal(rows(pair.rows(two["s2"]))[: pair.row_offsets[1]],
                                   rows(together.rows(six["s2"]))[start:stop])  # fmt: skip
 
 

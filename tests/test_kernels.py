@@ -1,9 +1,11 @@
 """Tests of the engine's numerical kernels: the bounds' root-sum-square, the worst ratio of
-a padded batch, and the Jacobian stage's compiled program against its own formulas."""
+a padded batch, the Jacobian stage's compiled program against its own formulas, and the
+shape-polymorphic programs that trace once for every shape."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from handgrad import cases, jacobian, oracles
 from handgrad.batch import NEG
 from handgrad.bounds import rss
 from handgrad.compare import worst_ratios
+from handgrad.polymorphic import Polymorphic
 
 
 def test_rss_keeps_its_floor_where_squares_underflow() -> None:
@@ -78,3 +81,30 @@ def test_worst_ratios_take_an_exact_match_at_zero_tolerance_as_zero() -> None:
     got[3, 2] = 0.5
     np.testing.assert_array_equal(worst_ratios(got, want, tol), [0.0, math.inf, math.inf, 0.5])
     np.testing.assert_array_equal(worst_ratios(got, None, tol), [0.0, math.inf, math.inf, 0.5])
+
+
+def test_a_polymorphic_program_is_traced_once_for_every_shape() -> None:
+    """``Polymorphic`` traces its function once per dtype and serves every shape from that
+    trace, with the values of the shape's own arrays; arguments whose shared dimension
+    disagrees, or with the wrong number of dimensions, are refused."""
+    import references.jax_ref  # noqa: F401  (JAX's x64 mode, for the float64 arrays)
+
+    traced: list[tuple[int, ...]] = []
+
+    def program(a: Any, b: Any) -> Any:
+        traced.append(a.shape)
+        return a @ b
+
+    poly = Polymorphic(program, ["BNK", "BKM"])
+    rng = np.random.default_rng(0)
+    for shape in ((2, 3, 4, 5), (1, 7, 2, 3), (4, 1, 1, 1)):
+        B, N, K, M = shape
+        a, b = rng.standard_normal((B, N, K)), rng.standard_normal((B, K, M))
+        np.testing.assert_allclose(np.asarray(poly(a, b)), a @ b, rtol=1e-12)
+    assert len(traced) == 1
+    poly(a.astype(np.float32), b.astype(np.float32))
+    assert len(traced) == 2  # a second dtype: a second trace
+    with pytest.raises(ValueError, match="argument 1: 3 dimensions"):
+        poly(a, b[0])
+    with pytest.raises(ValueError, match="do not match the polymorphic shapes"):
+        poly(a, rng.standard_normal((4, 2, 1)))  # K is 1 in a, 2 in b
