@@ -1,10 +1,11 @@
-"""The softmax Jacobian's stage: its rows stacked, and checked in fixed blocks by one
-compiled program.
+"""The softmax Jacobian's stage: its rows stacked, and checked in blocks by one compiled
+program.
 
 dp/ds2 has N·C² elements, ten times all other quantities of a typical case together, and
 a Jacobian row depends on one row of s2 only. So the engine does not pad it to N: it
 stacks the true rows of a batch's cases and cuts them into blocks of ``BLOCK_ELEMENTS``
-// C² rows, one shape per number of classes and dtype. For each block torch's
+// C² rows, the last one shorter (``blocks``): a few shapes per number of classes and
+dtype. For each block torch's
 ``softmax_jacobian`` runs on the block's rows, and one JAX program computes JAX's own
 ``softmax_jacobian``, the tolerance, both comparisons and both invariants, and returns
 only each row's worst ratios: XLA fuses what took NumPy about 25 passes over the block
@@ -19,6 +20,7 @@ padded classes (score −1e30, probability exactly 0) have tolerance ∞, so the
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,8 @@ BLOCK_ELEMENTS = 2**18
 """About 2 MB of float64 per C×C array of a block. Measured side by side
 (``python -m benchmarks.constants --constant jacobian.BLOCK_ELEMENTS``, 500 cases, 2 cores,
 2026-12-03): 139, 153, 159 and 157 cases/s at 2¹⁶, 2¹⁷, 2¹⁸ and 2¹⁹."""
+LEAST_ROWS = 64
+"""The smallest block: every case with N ≤ 64 fits one."""
 REFERENCES = ("torch", "jax")
 """The order of the program's ratios: torch's rows (given), then JAX's (its own)."""
 RULES = ("the softmax Jacobian must be symmetric",
@@ -119,6 +123,19 @@ def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:
     return out
 
 
+def blocks(R: int, C: int) -> list[int]:
+    """Where the blocks of R stacked rows of C classes start, and where the last one ends:
+    blocks of ``BLOCK_ELEMENTS`` // C² rows, the last one cut to the least power of two
+    (at least ``LEAST_ROWS``) that holds its rows. A shape of its own costs one compilation
+    per C and dtype, at most seven more, against padding a single case of 8 classes to 4,096
+    rows."""
+    full = max(1, BLOCK_ELEMENTS // (C * C))
+    starts = list(range(0, R, full)) or [0]
+    rest = R - starts[-1]
+    last = min(full, max(LEAST_ROWS, 1 << (rest - 1).bit_length()))
+    return [*starts, starts[-1] + last]
+
+
 def _fill(block: NDArray[Any], a: int, offsets: NDArray[np.int64], arrays: list[Any]) -> None:
     """Copy each case's rows (``arrays[i]``, None to skip) into the block of stacked rows
     that starts at row ``a``; ``offsets`` are the cases' first rows (B + 1 entries)."""
@@ -151,8 +168,8 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     B, C = len(batch), batch.dims[3]
     offsets = batch.row_offsets
     R = int(offsets[-1])
-    block = max(1, BLOCK_ELEMENTS // (C * C))
-    total = -(-R // block) * block
+    starts = blocks(R, C)
+    total = starts[-1]
 
     def stacked(padded: NDArray[Any]) -> NDArray[Any]:
         out = np.zeros((total, *padded.shape[2:]), padded.dtype)
@@ -166,7 +183,8 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     g_of = [None if broken[i] else out[Q] for i, out in enumerate(got)]
     gp_of = [None if broken[i] or broken_p[i] else out["p"] for i, out in enumerate(got)]
     per_row = np.empty((3, total))
-    for a in range(0, total, block):
+    for a, b in itertools.pairwise(starts):
+        block = b - a
         g = np.zeros((block, C, C), batch.dtype)
         gp = np.zeros((block, C), np.float64)
         _fill(g, a, offsets, g_of)

@@ -13,7 +13,7 @@ import pytest
 
 import manual
 from handgrad import batch as batch_module
-from handgrad import cases, oracles
+from handgrad import cases, jacobian, oracles
 from handgrad.batch import batch_of, bucket
 from handgrad.compare import compare
 from handgrad.engine import verify_batch
@@ -153,8 +153,12 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
 ) -> None:  # fmt: skip
     """One wrong element in one case of a padded batch: exactly that case fails, in that
     quantity, with that element as its worst; the padding hides nothing and adds nothing.
-    In sub-batches of two, the victim is the second case of the second sub-batch."""
+    In sub-batches of two, the victim is the second case of the second sub-batch, and the
+    Jacobian's blocks are cut to 4 rows, so that the victim's 7 rows (rows 6 to 12 of the
+    batch's stack) span three of them."""
     monkeypatch.setattr(batch_module, "SUB_BATCH", sub_batch)
+    if sub_batch == 2:
+        monkeypatch.setattr(jacobian, "BLOCK_ELEMENTS", 4 * 8 * 8)  # C = 8: 4 rows a block
     specs = _as(dtype)
     batch = batch_of([cases.make_case(s) for s in specs])
     victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice

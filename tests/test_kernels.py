@@ -108,3 +108,16 @@ def test_a_polymorphic_program_is_traced_once_for_every_shape() -> None:
         poly(a, b[0])
     with pytest.raises(ValueError, match="do not match the polymorphic shapes"):
         poly(a, rng.standard_normal((4, 2, 1)))  # K is 1 in a, 2 in b
+
+
+def test_the_jacobian_blocks_cover_the_rows_in_few_shapes() -> None:
+    """Full blocks of BLOCK_ELEMENTS // C² rows, then one cut to the least power of two of
+    at least LEAST_ROWS rows that holds the rest, never longer than a full block."""
+    full = jacobian.BLOCK_ELEMENTS // 64  # C = 8
+    assert jacobian.blocks(1, 8) == [0, jacobian.LEAST_ROWS]
+    assert jacobian.blocks(100, 8) == [0, 128]
+    assert jacobian.blocks(full, 8) == [0, full]
+    assert jacobian.blocks(full + 1, 8) == [0, full, full + jacobian.LEAST_ROWS]
+    assert jacobian.blocks(full + 300, 8) == [0, full, full + 512]
+    big = jacobian.BLOCK_ELEMENTS // 256**2  # C = 256: fewer rows than LEAST_ROWS a block
+    assert jacobian.blocks(2 * big + 1, 256) == [0, big, 2 * big, 3 * big]

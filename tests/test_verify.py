@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from handgrad import cases, messages
+from handgrad.batch import bucket
 from handgrad.candidate import Candidate
 from handgrad.engine import CaseResult, verify_case, verify_cases, verify_many
 from handgrad.pytest_plugin import Options
@@ -83,8 +84,18 @@ def test_random_cases(chunk: int, candidate: Candidate, handgrad_options: Option
     up to 512), both dtypes, every target form, reduction and stress kind, in padded
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
-    specs = handgrad_options.shard.take(specs[chunk::CHUNKS])
+    specs = handgrad_options.shard.take(dealt(specs, chunk))
     run_bulk(candidate, specs, handgrad_record, handgrad_scope)
+
+
+def dealt(specs: list[cases.CaseSpec], chunk: int) -> list[cases.CaseSpec]:
+    """The ``chunk``-th of CHUNKS contiguous slices of ``specs`` sorted by dtype and shape
+    bucket: each test verifies full batches of few buckets, where one case in eight of
+    every bucket left most batches mostly filler, and each worker compiles only its own
+    buckets' programs."""
+    order = sorted(range(len(specs)), key=lambda i: (specs[i].dtype, bucket(specs[i])))
+    size = -(-len(specs) // CHUNKS)
+    return [specs[i] for i in sorted(order[chunk * size : (chunk + 1) * size])]
 
 
 def run_bulk(candidate: Candidate, specs: list[cases.CaseSpec], record: Record,
