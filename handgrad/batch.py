@@ -82,6 +82,10 @@ class Batch:
     cases: list[Case]
     dims: Dims
     dtype: np.dtype[Any]
+    alone: bool = False
+    """One case verified by itself (``engine.verify_case``): JAX and the Jacobian stage run
+    programs shaped for it alone. Its values may then differ in the last bit from the same
+    case's in a batch; every run of it alone gives the same ones."""
     _masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
 
     @property
@@ -238,18 +242,28 @@ def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:
 def batches(specs: Sequence[CaseSpec]) -> Iterator[tuple[list[int], Batch]]:
     """Group ``specs`` by (bucket, dtype) and yield (their indices, their batch), with the
     cases drawn only when their batch is reached, so memory stays at one batch."""
-    groups: dict[tuple[Dims, str], list[int]] = {}
+    for chunk in groups(specs):
+        spec = specs[chunk[0]]
+        yield chunk, Batch([make_case(specs[i]) for i in chunk], bucket(spec), np.dtype(spec.dtype))
+
+
+def groups(specs: Sequence[CaseSpec]) -> list[list[int]]:
+    """The indices of each batch ``batches`` makes of ``specs``: grouped by (bucket, dtype)
+    in order of first appearance, in chunks of ``batch_size`` (only the last of a group
+    partial), without drawing any case."""
+    by_key: dict[tuple[Dims, str], list[int]] = {}
     for i, spec in enumerate(specs):
-        groups.setdefault((bucket(spec), spec.dtype), []).append(i)
-    for (dims, dtype), idx in groups.items():
+        by_key.setdefault((bucket(spec), spec.dtype), []).append(i)
+    out = []
+    for (dims, _), idx in by_key.items():
         size = batch_size(dims)
-        for start in range(0, len(idx), size):
-            chunk = idx[start : start + size]
-            yield chunk, Batch([make_case(specs[i]) for i in chunk], dims, np.dtype(dtype))
+        out += [idx[start : start + size] for start in range(0, len(idx), size)]
+    return out
 
 
-def batch_of(cases: Sequence[Case], dims: Dims | None = None) -> Batch:
-    """One batch of the given cases (all of one dtype), in ``dims`` or their own bucket."""
+def batch_of(cases: Sequence[Case], dims: Dims | None = None, alone: bool = False) -> Batch:
+    """One batch of the given cases (all of one dtype), in ``dims`` or their own bucket;
+    ``alone``: one case verified by itself (``Batch.alone``)."""
     dtypes = {c.x.dtype for c in cases}
     if len(dtypes) != 1:
         raise ValueError(f"cases: expected one dtype per batch, got {sorted(map(str, dtypes))}")
@@ -257,4 +271,6 @@ def batch_of(cases: Sequence[Case], dims: Dims | None = None) -> Batch:
         each = np.array([bucket(c.spec) for c in cases])
         dims = tuple(int(v) for v in each.max(axis=0))  # type: ignore[assignment]
     assert dims is not None
-    return Batch(list(cases), dims, dtypes.pop())
+    if alone and len(cases) != 1:
+        raise ValueError(f"alone: one case expected, got {len(cases)}")
+    return Batch(list(cases), dims, dtypes.pop(), alone=alone)

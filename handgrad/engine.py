@@ -120,15 +120,16 @@ def verify_cases(candidate: Candidate | ModuleType, cases: Sequence[Case],
         for start in range(0, len(idx), size):
             chunk = idx[start : start + size]
             batch = batch_of([cases[i] for i in chunk], dims)
-            found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero, l2),
-                              strict=True))  # fmt: skip
+            found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero, l2), strict=True))
     return [found[i] for i in range(len(cases))]
 
 
 def verify_case(candidate: Candidate | ModuleType, case: Case, relu_at_zero: str = "0",
                 l2: L2 = NO_L2) -> CaseResult:  # fmt: skip
-    """One case (the single-case command, Hypothesis, the catalog)."""
-    return verify_cases(candidate, [case], relu_at_zero, l2)[0]
+    """One case by itself (the single-case command, Hypothesis, the catalog)."""
+    candidate = as_candidate(candidate)
+    candidate.check_l2(l2)
+    return verify_batch(candidate, batch_of([case], alone=True), relu_at_zero, l2)[0]
 
 
 def rerun_options(candidate: Candidate, relu_at_zero: str, l2: L2) -> str:
@@ -146,8 +147,7 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     ``l2`` its regulariser (:mod:`handgrad.regularisation`)."""
     candidate = as_candidate(candidate)
     provided = candidate.products
-    # A worker runs the candidate while this process computes the references.
-    pending = candidate.submit(batch.cases, l2)
+    pending = candidate.submit(batch.cases, l2)  # runs while the references compute
     # The R{·} and G{·} bounds read the tangents, so the references always give them.
     computed = tuple(p for p in PRODUCTS if p in provided or (provided and p == "jvp"))
     parts = []

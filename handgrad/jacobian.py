@@ -4,8 +4,8 @@ program.
 dp/ds2 has N·C² elements, ten times all other quantities of a typical case together, and
 a Jacobian row depends on one row of s2 only. So the engine does not pad it to N: it
 stacks the true rows of a batch's cases and cuts them into blocks of ``BLOCK_ELEMENTS``
-// C² rows, the last one shorter (``blocks``): a few shapes per number of classes and
-dtype. For each block torch's
+// C² rows, one shape per number of classes and dtype (a case verified alone has a
+shorter last block: ``blocks``). For each block torch's
 ``softmax_jacobian`` runs on the block's rows, and one JAX program computes JAX's own
 ``softmax_jacobian``, the tolerance, both comparisons and both invariants, and returns
 only each row's worst ratios: XLA fuses what took NumPy about 25 passes over the block
@@ -41,7 +41,7 @@ BLOCK_ELEMENTS = 2**18
 (``python -m benchmarks.constants --constant jacobian.BLOCK_ELEMENTS``, 500 cases, 2 cores,
 2026-12-03): 139, 153, 159 and 157 cases/s at 2¹⁶, 2¹⁷, 2¹⁸ and 2¹⁹."""
 LEAST_ROWS = 64
-"""The smallest block: every case with N ≤ 64 fits one."""
+"""The smallest block of a case verified alone: every case with N ≤ 64 fits one."""
 REFERENCES = ("torch", "jax")
 """The order of the program's ratios: torch's rows (given), then JAX's (its own)."""
 RULES = ("the softmax Jacobian must be symmetric",
@@ -123,16 +123,17 @@ def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:
     return out
 
 
-def blocks(R: int, C: int) -> list[int]:
+def blocks(R: int, C: int, alone: bool = False) -> list[int]:
     """Where the blocks of R stacked rows of C classes start, and where the last one ends:
-    blocks of ``BLOCK_ELEMENTS`` // C² rows, the last one cut to the least power of two
-    (at least ``LEAST_ROWS``) that holds its rows. A shape of its own costs one compilation
-    per C and dtype, at most seven more, against padding a single case of 8 classes to 4,096
-    rows."""
+    blocks of ``BLOCK_ELEMENTS`` // C² rows. A case verified alone (``Batch.alone``) has
+    its last block cut to the least power of two (at least ``LEAST_ROWS``) that holds its
+    rows: one case of 8 classes was padded to 4,096 rows. Every other batch keeps the fixed
+    shape, so that a case's ratios never depend on its batch-mates: XLA's value for one
+    row differed in the last bit between blocks of 64 and 1,024 rows (C = 8 and 16)."""
     full = max(1, BLOCK_ELEMENTS // (C * C))
     starts = list(range(0, R, full)) or [0]
     rest = R - starts[-1]
-    last = min(full, max(LEAST_ROWS, 1 << (rest - 1).bit_length()))
+    last = min(full, max(LEAST_ROWS, 1 << (rest - 1).bit_length())) if alone else full
     return [*starts, starts[-1] + last]
 
 
@@ -168,7 +169,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     B, C = len(batch), batch.dims[3]
     offsets = batch.row_offsets
     R = int(offsets[-1])
-    starts = blocks(R, C)
+    starts = blocks(R, C, batch.alone)
     total = starts[-1]
 
     def stacked(padded: NDArray[Any]) -> NDArray[Any]:

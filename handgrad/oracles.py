@@ -171,13 +171,14 @@ def jax_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:
     """JAX's values for every case of ``batch``, padded, with the second-order
     ``products`` along each case's direction; one program for all of them.
 
-    A call of one bucket has either one case or the bucket's full batch size, filled up
-    with copies of the first case, so that two compiled programs serve them all: a fill
-    costs microseconds, a fresh compilation about 0.3 s. A single case (Hypothesis's, one
-    ``verify_case``) is not filled: 63 copies of a 64×64×64 case took JAX about 35 ms.
+    Every call of one bucket has the same number of cases, filled up with copies of the
+    first, so that one compiled program serves them all (a fill costs microseconds, a
+    fresh compilation about 0.3 s) and a case's values never depend on its batch-mates. A
+    case verified alone (``Batch.alone``: ``verify_case``, Hypothesis) runs a program of
+    its own, for one case: 63 copies of a 64×64×64 case took JAX about 35 ms.
     """
     arguments = _arguments(batch, products, l2)
-    size = 1 if len(batch) == 1 else max(batch_size(batch.dims), len(batch))
+    size = 1 if batch.alone else max(batch_size(batch.dims), len(batch))
     if size > len(batch):
         arguments = [np.concatenate([v, np.repeat(v[:1], size - len(batch), axis=0)])
                      for v in arguments]  # fmt: skip

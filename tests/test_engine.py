@@ -16,7 +16,7 @@ from handgrad import batch as batch_module
 from handgrad import cases, jacobian, oracles
 from handgrad.batch import batch_of, bucket
 from handgrad.compare import compare
-from handgrad.engine import verify_batch
+from handgrad.engine import verify_batch, verify_case
 from handgrad.quantities import CASE_WISE, NAMES, PRODUCTS, QUANTITIES
 from handgrad.regularisation import L2, NO_L2
 from handgrad.tolerance import case_tolerances
@@ -76,13 +76,13 @@ def _assert_plain(case: cases.Case, got: dict[str, Any], reference: str, l2: L2)
 @pytest.mark.parametrize("reference", ["torch", "jax"])
 @pytest.mark.parametrize("dtype", cases.DTYPES)
 def test_a_single_case_equals_the_plain_references(reference: str, dtype: str) -> None:
-    """A batch of one case (``verify_case``'s, Hypothesis's) is not filled up to its
+    """A case verified alone (``verify_case``'s, Hypothesis's) is not filled up to its
     bucket's batch size: JAX runs a program of its own for it (B = 1), which XLA may fuse,
     and so round, otherwise. Its values are the plain oracle's within the tolerance too,
     with and without L2, at the bucket's largest case and a narrow one."""
     for spec in (_as(dtype)[3], _as(dtype)[5]):
         for l2 in (NO_L2, L2S[2]):
-            batch = batch_of([cases.make_case(spec)])
+            batch = batch_of([cases.make_case(spec)], alone=True)
             _assert_plain(batch.cases[0], oracles.batched_values(batch, reference, l2)[0],
                           reference, l2)  # fmt: skip
 
@@ -141,10 +141,10 @@ class Planted(ModuleType):
         return jac
 
 
-@pytest.mark.parametrize(
-    ("quantity", "index", "value"),
-    [("dL/dw1", (2, 1), 1e3), ("s1", (6, 1), math.nan), ("dp/ds2", (2, 4, 3), 0.5)],
-)
+PLANTS = [("dL/dw1", (2, 1), 1e3), ("s1", (6, 1), math.nan), ("dp/ds2", (2, 4, 3), 0.5)]
+
+
+@pytest.mark.parametrize(("quantity", "index", "value"), PLANTS)
 @pytest.mark.parametrize("dtype", cases.DTYPES)
 @pytest.mark.parametrize("sub_batch", [2, batch_module.SUB_BATCH])
 def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
@@ -166,12 +166,29 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
     module.target, module.rows = victim.x, victim.spec.N
     results = verify_batch(module, batch)
     assert [r.passed for r in results] == [i != 2 for i in range(len(specs))]
-    failures = [c for c in results[2].failures if c.reference in ("torch", "jax")]
-    assert {c.quantity for c in failures} == {quantity}, results[2].failures
+    _assert_planted(results[2], quantity, index, value)
+
+
+def _assert_planted(result: Any, quantity: str, index: tuple[int, ...], value: float) -> None:
+    failures = [c for c in result.failures if c.reference in ("torch", "jax")]
+    assert {c.quantity for c in failures} == {quantity}, result.failures
     for c in failures:
         assert c.index == index
         assert c.mismatches == 1
         assert math.isnan(c.got) if math.isnan(value) else c.got == np.float32(value)
+
+
+@pytest.mark.parametrize(("quantity", "index", "value"), PLANTS)
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_a_planted_mismatch_is_found_in_a_case_verified_alone(
+    quantity: str, index: tuple[int, ...], value: float, dtype: str
+) -> None:
+    """A case verified alone runs programs shaped for it (JAX for one case, a Jacobian
+    block of 64 rows): they find the planted element too, and only it."""
+    victim = cases.make_case(_as(dtype)[2])
+    module = Planted(quantity, index, value)
+    module.target, module.rows = victim.x, victim.spec.N
+    _assert_planted(verify_case(module, victim), quantity, index, value)
 
 
 class WrongDtypeP(ModuleType):

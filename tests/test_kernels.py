@@ -111,13 +111,17 @@ def test_a_polymorphic_program_is_traced_once_for_every_shape() -> None:
 
 
 def test_the_jacobian_blocks_cover_the_rows_in_few_shapes() -> None:
-    """Full blocks of BLOCK_ELEMENTS // C² rows, then one cut to the least power of two of
-    at least LEAST_ROWS rows that holds the rest, never longer than a full block."""
+    """Blocks of BLOCK_ELEMENTS // C² rows, the last one as long as the others, but for a
+    case verified alone: cut to the least power of two of at least LEAST_ROWS rows that
+    holds the rest, never longer than a full block."""
     full = jacobian.BLOCK_ELEMENTS // 64  # C = 8
-    assert jacobian.blocks(1, 8) == [0, jacobian.LEAST_ROWS]
-    assert jacobian.blocks(100, 8) == [0, 128]
-    assert jacobian.blocks(full, 8) == [0, full]
-    assert jacobian.blocks(full + 1, 8) == [0, full, full + jacobian.LEAST_ROWS]
-    assert jacobian.blocks(full + 300, 8) == [0, full, full + 512]
+    least = jacobian.LEAST_ROWS
+    assert jacobian.blocks(1, 8) == [0, full]
+    assert jacobian.blocks(full + 1, 8) == [0, full, 2 * full]
+    assert jacobian.blocks(1, 8, alone=True) == [0, least]
+    assert jacobian.blocks(100, 8, alone=True) == [0, 128]
+    assert jacobian.blocks(full, 8, alone=True) == [0, full]
+    assert jacobian.blocks(full + 1, 8, alone=True) == [0, full, full + least]
+    assert jacobian.blocks(full + 300, 8, alone=True) == [0, full, full + 512]
     big = jacobian.BLOCK_ELEMENTS // 256**2  # C = 256: fewer rows than LEAST_ROWS a block
-    assert jacobian.blocks(2 * big + 1, 256) == [0, big, 2 * big, 3 * big]
+    assert jacobian.blocks(2 * big + 1, 256, alone=True) == [0, big, 2 * big, 3 * big]

@@ -43,8 +43,9 @@ class EdgeResults:
         """Edge case ``k``'s result; None if another shard verifies it."""
         block = k // EDGE_BLOCK
         if block not in self.blocks:
+            # A shard owns whole blocks, so that each case has the unsplit run's batch-mates.
             mine = [j for j in range(block * EDGE_BLOCK, min(len(EDGE), (block + 1) * EDGE_BLOCK))
-                    if self.scope.contains(EDGE[j]) and self.options.shard.owns(j)]  # fmt: skip
+                    if self.scope.contains(EDGE[j]) and self.options.shard.owns(block)]  # fmt: skip
             specs = [dataclasses.replace(EDGE[j], seed=EDGE[j].seed + self.options.seed)
                      for j in mine]  # fmt: skip
             results = verify_cases(self.candidate, [cases.make_case(s) for s in specs],
@@ -84,7 +85,7 @@ def test_random_cases(chunk: int, candidate: Candidate, handgrad_options: Option
     up to 512), both dtypes, every target form, reduction and stress kind, in padded
     batches. The cases are dealt into CHUNKS tests so that ``-n auto`` can spread them."""
     specs = handgrad_scope.random_specs(handgrad_options.seed, handgrad_options.cases)
-    specs = handgrad_options.shard.take(dealt(specs, chunk))
+    specs = handgrad_options.shard.take_batches(dealt(specs, chunk))
     run_bulk(candidate, specs, handgrad_record, handgrad_scope)
 
 
