@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from handgrad import cli, merge, report
+from handgrad.batch import groups
+from handgrad.cases import random_specs
 from handgrad.shard import Shard
 from handgrad.tally import Row, Tally
 
@@ -31,6 +33,18 @@ def test_shards_are_disjoint_and_cover_the_list(count: int) -> None:
     assert sorted(x for part in taken for x in part) == items
     for i, part in enumerate(taken, 1):
         assert all(Shard(i, count).owns(x) for x in part)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_shard_takes_whole_batches(count: int) -> None:
+    """Each shard's cases fall into exactly batches of the unsplit list: every case keeps
+    its batch-mates, and the shards together hold every case once."""
+    specs = random_specs(0, 300)
+    whole = {tuple(specs[i] for i in chunk) for chunk in groups(specs)}
+    taken = [Shard(i, count).take_batches(specs) for i in range(1, count + 1)]
+    for part in taken:
+        assert {tuple(part[i] for i in chunk) for chunk in groups(part)} <= whole
+    assert sorted(map(str, (s for part in taken for s in part))) == sorted(map(str, specs))
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "1", "a/b", "1/0"])
