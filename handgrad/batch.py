@@ -70,9 +70,19 @@ def bucket(spec: CaseSpec) -> Dims:
     return (up(spec.N, "N"), up(spec.D, "D"), up(spec.H, "H"), up(spec.C, "C"))
 
 
+JACOBIAN_PER_BATCH = 2**24
+"""Softmax-Jacobian elements (N·C² per case, padded) per batch: 128 MB in float64 for each
+copy of the candidate's. Without it a batch of 16 cases of 256 classes held 512 MB of the
+candidate's Jacobians alone, and the default gate's largest process grew from 1.46 to
+1.62 GiB once its tests verified full batches; with it, 1.48 GiB (``/usr/bin/time -v``).
+Buckets of at most 64 classes keep their 64 cases."""
+
+
 def batch_size(dims: Dims) -> int:
     N, D, H, C = dims
-    return max(1, min(MAX_BATCH, ELEMENTS_PER_BATCH // max(N * D, N * H, D * H, N * C, H * C)))
+    widest = max(N * D, N * H, D * H, N * C, H * C)
+    size = min(MAX_BATCH, ELEMENTS_PER_BATCH // widest, JACOBIAN_PER_BATCH // (N * C * C))
+    return max(1, size)
 
 
 @dataclass
