@@ -113,7 +113,8 @@ def _program(dtype: str) -> Any:
         refs = [torch_rows, jax_ref.softmax_jacobian(s2)]
         return jnp.stack(row_ratios(jnp, g, refs, gp, p, e_p, classes, eps, tiny))
 
-    return Polymorphic(program, ["RCC", "RCC", "RC", "RC", "RC", "RC", "RC"])
+    axes = ["RCC", "RCC", "RC", "RC", "RC", "RC", "RC"]
+    return Polymorphic(program, axes, name=f"jacobian.row_ratios {dtype}")
 
 
 def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:

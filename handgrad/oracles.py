@@ -163,8 +163,8 @@ def _jax_program(products: Products, l2_biases: bool | None) -> Polymorphic:
     axes = ["B" + INPUT_AXES[k] for k in ORDER]
     axes += ["B", "BC"] if l2_biases is not None else []
     axes += ["B" + INPUT_AXES[k] for k in MOVED] if products else []
-    return Polymorphic(jax.vmap(functools.partial(values, jax_ref, jax.jvp, products,
-                                                  l2_biases)), axes)  # fmt: skip
+    function = jax.vmap(functools.partial(values, jax_ref, jax.jvp, products, l2_biases))
+    return Polymorphic(function, axes, name=f"oracles.values {products} {l2_biases}")
 
 
 def jax_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:

@@ -7,7 +7,8 @@ buckets per dtype: cProfile of ``pytest tests/test_verify.py -n 0`` (2026-12-03)
 50 traces and 8 s of tracing in one process, with every compilation already in the
 persistent cache. Exported with symbolic dimensions, each function is traced once per
 dtype; a new shape then only specialises the exported module and compiles it (or loads it
-from the cache, :mod:`handgrad.jax_cache`).
+from the cache, :mod:`handgrad.jax_cache`). A named program's export is itself kept on
+disk (:mod:`handgrad.export_cache`), so that a later process skips the trace too.
 """
 
 from __future__ import annotations
@@ -17,16 +18,23 @@ from typing import Any
 
 import numpy as np
 
+from handgrad import export_cache
+
 
 class Polymorphic:
     """``function`` jitted through one shape-polymorphic export per tuple of argument
     dtypes. ``axes`` names each positional argument's dimensions, one letter each ("BND":
     a B×N×D array); an argument's letter is the same symbolic dimension wherever it
-    appears, so arguments whose sizes disagree are refused by JAX's shape check."""
+    appears, so arguments whose sizes disagree are refused by JAX's shape check.
 
-    def __init__(self, function: Callable[..., Any], axes: Sequence[str]) -> None:
+    ``name`` identifies the program in the export cache; it must name everything the trace
+    depends on beyond the source and the dtypes (its options). None: never cached."""
+
+    def __init__(self, function: Callable[..., Any], axes: Sequence[str],
+                 name: str | None = None) -> None:  # fmt: skip
         self.function = function
         self.axes = tuple(axes)
+        self.name = name
         self._calls: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, *args: Any) -> Any:
@@ -53,5 +61,9 @@ class Polymorphic:
         symbols = dict(zip(letters, export.symbolic_shape(",".join(letters)), strict=True))
         specs = [jax.ShapeDtypeStruct(tuple(symbols[a] for a in axes), np.dtype(dtype))  # type: ignore[no-untyped-call]
                  for axes, dtype in zip(self.axes, dtypes, strict=True)]  # fmt: skip
-        exported = export.export(jax.jit(self.function))(*specs)
+        exported = export_cache.load(self.name, self.axes, dtypes) if self.name else None
+        if exported is None:
+            exported = export.export(jax.jit(self.function))(*specs)
+            if self.name:
+                export_cache.save(self.name, self.axes, dtypes, exported)
         return jax.jit(exported.call)
