@@ -11,7 +11,7 @@ the plain, unpadded call within the gate's tolerance, labels included.
 Framework state lives in two documented places: ``references.jax_ref`` enables JAX's
 float64 (x64) when it is imported, which the engine does before it makes any JAX array (a
 host process that already made float32 JAX arrays keeps them), and :func:`configure` sets
-torch's thread count. The gate's entry points (the pytest plugin, the command line and
+torch's thread count and caps glibc's malloc arenas at one (:mod:`handgrad.memory`). The gate's entry points (the pytest plugin, the command line and
 :func:`handgrad.verify`) call :func:`configure`; nothing else changes it.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handgrad import jax_cache
+from handgrad import jax_cache, memory
 from handgrad.batch import NEG, Batch, batch_size
 from handgrad.cases import MOVED, Case, case_direction
 from handgrad.polymorphic import Polymorphic
@@ -50,9 +50,11 @@ of its own; a second torch thread per worker only contends for them."""
 
 
 def configure(torch_threads: int = TORCH_THREADS) -> None:
-    """Set torch's intra-op thread count for the references."""
+    """Set torch's intra-op thread count for the references, and one malloc arena for
+    the process (:mod:`handgrad.memory`)."""
     import torch
 
+    memory.one_arena()
     torch.set_num_threads(torch_threads)
 
 

@@ -1,10 +1,12 @@
 """What surrounds a run without changing its verdict: the progress bar (on a terminal only,
-never in a report) and JAX's persistent compilation cache (on where it can be written)."""
+never in a report), JAX's persistent compilation cache (on where it can be written) and
+the process's one malloc arena."""
 
 from __future__ import annotations
 
 import io
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -118,3 +120,41 @@ def test_the_gate_fills_the_cache_or_runs_without_it(tmp_path: Path) -> None:
     blocked.write_text("")
     assert _gate_with_cache({jax_cache.VARIABLE: str(blocked / "jax")}) == "None"
     assert _gate_with_cache({jax_cache.VARIABLE: "0"}) == "None"
+
+
+ARENAS = """
+import ctypes, sys, tempfile, threading
+import numpy as np
+if sys.argv[1] == "configured":
+    from handgrad import oracles
+    oracles.configure()
+def churn():
+    for _ in range(200):
+        blocks = [np.ones(20_000) for _ in range(20)]
+        del blocks
+threads = [threading.Thread(target=churn) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    stream = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+                    reason="malloc arenas are glibc's")  # fmt: skip
+def test_the_gate_allocates_from_one_malloc_arena() -> None:
+    """Threads that churn through arrays get arenas of their own, unless the gate's
+    ``configure`` capped them (``handgrad.memory``)."""
+
+    def heaps(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True,
+                             text=True, check=True, timeout=120)  # fmt: skip
+        return int(run.stdout.split()[-1])
+
+    assert heaps("plain") > 1
+    assert heaps("configured") == 1
