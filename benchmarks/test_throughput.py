@@ -34,6 +34,9 @@ from handgrad.engine import as_candidate, verify_many
 from handgrad.messages import summary
 
 CASES = 500
+SMOKE_CASES = 40
+"""Cases under ``--benchmark-disable`` (CI's smoke run): enough for every step to run and
+be checked, without timing ``CASES`` cases whose time nobody reads."""
 SEED = 0
 ROUNDS = 3
 WORKERS = 2
@@ -42,9 +45,13 @@ STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _specs() -> list[CaseSpec]:
-    """``CASES`` random cases with N, D, H, C in 1..64 (no large dimension), both dtypes."""
-    return random_specs(SEED, CASES, big_share=0)
+def _cases(config: pytest.Config) -> int:
+    return SMOKE_CASES if config.getoption("benchmark_disable") else CASES
+
+
+def _specs(cases: int) -> list[CaseSpec]:
+    """``cases`` random cases with N, D, H, C in 1..64 (no large dimension), both dtypes."""
+    return random_specs(SEED, cases, big_share=0)
 
 
 def _peak_rss_kib() -> int:
@@ -88,7 +95,7 @@ def _manual(way: str) -> Candidate:
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_verify_throughput(benchmark: Any, way: str) -> None:
+def test_verify_throughput(benchmark: Any, way: str, pytestconfig: pytest.Config) -> None:
     """All cases in this process, as one pytest-xdist worker of the gate runs them.
 
     The peak RSS counts from the start of this test: what the session had already
@@ -97,25 +104,26 @@ def test_verify_throughput(benchmark: Any, way: str) -> None:
     oracles.configure()  # the engine's torch threads, whatever ran before in this process
     _reset_peak_rss()
     candidate = _manual(way)
-    specs = _specs()
+    cases = _cases(pytestconfig)
+    specs = _specs(cases)
     # One untimed run over every case compiles the JAX program of every bucket and dtype
     # (~0.3 s each), so that compilation stays out of the timed rounds.
     list(verify_many(candidate, specs))
 
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
-        "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
+        "implementation": "manual", "pass": "verify", "cases": cases, "seed": SEED,
         "candidate": way, "dims": "1..64", "dtypes": {d: sum(s.dtype == d for s in specs) for d in DTYPES},
         "torch_threads": torch.get_num_threads(),
     })  # fmt: skip
     results = benchmark.pedantic(lambda: list(verify_many(candidate, specs)), rounds=ROUNDS)
     benchmark.extra_info["peak_rss_mib"] = _mib(_peak_rss_kib())
 
-    assert len(results) == CASES
+    assert len(results) == cases
     failed = summary(results)
     assert not failed, failed
     if benchmark.stats is not None:
-        benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median
+        benchmark.extra_info["cases_per_second"] = cases / benchmark.stats.stats.median
 
 
 def _verify_chunk(way: str, specs: list[CaseSpec]) -> tuple[str, int]:
@@ -126,7 +134,7 @@ def _verify_chunk(way: str, specs: list[CaseSpec]) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[ProcessPoolExecutor]:
+def pool(pytestconfig: pytest.Config) -> Iterator[ProcessPoolExecutor]:
     """Two worker processes, spawned (JAX must not be forked) and warmed before timing.
 
     Each worker gets the whole case list once, so that it compiles every bucket's JAX
@@ -135,20 +143,23 @@ def pool() -> Iterator[ProcessPoolExecutor]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(WORKERS, mp_context=context) as executor:
         for way in WAYS:
-            for failed, _ in executor.map(_verify_chunk, [way] * WORKERS, [_specs()] * WORKERS):
+            for failed, _ in executor.map(
+                _verify_chunk, [way] * WORKERS, [_specs(_cases(pytestconfig))] * WORKERS
+            ):
                 assert not failed, failed
         yield executor
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecutor,
-                                         way: str) -> None:  # fmt: skip
+def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecutor, way: str,
+                                         pytestconfig: pytest.Config) -> None:  # fmt: skip
     """The same cases dealt to two processes, as ``nox -s verify`` does with ``-n auto``."""
-    specs = _specs()
+    cases = _cases(pytestconfig)
+    specs = _specs(cases)
     chunks = [specs[i::WORKERS] for i in range(WORKERS)]
     benchmark.group = "verify throughput"
     benchmark.extra_info.update({
-        "implementation": "manual", "pass": "verify", "cases": CASES, "seed": SEED,
+        "implementation": "manual", "pass": "verify", "cases": cases, "seed": SEED,
         "candidate": way, "dims": "1..64", "workers": WORKERS,
     })  # fmt: skip
     ways = [way] * WORKERS
@@ -159,4 +170,4 @@ def test_verify_throughput_on_every_core(benchmark: Any, pool: ProcessPoolExecut
     failed = "\n".join(text for text, _ in outcomes if text)
     assert not failed, failed
     if benchmark.stats is not None:
-        benchmark.extra_info["cases_per_second"] = CASES / benchmark.stats.stats.median
+        benchmark.extra_info["cases_per_second"] = cases / benchmark.stats.stats.median
