@@ -1,11 +1,13 @@
 """Engine throughput against one of its constants, side by side: the sub-batch size
-(``handgrad.batch.SUB_BATCH``) or the Jacobian's block (``handgrad.jacobian.BLOCK_ELEMENTS``).
+(``handgrad.batch.SUB_BATCH``), torch's group (``handgrad.oracles.TORCH_SUB_BATCH``) or the
+Jacobian's block (``handgrad.jacobian.BLOCK_ELEMENTS``).
 
 Each round verifies the same random cases once per value, in turn, with manual in its own
 worker as the gate runs it; the figure is the median over rounds. One untimed pass per
 value first compiles every JAX program it needs.
 
-    python -m benchmarks.constants --constant batch.SUB_BATCH --values 8,16,32,64
+    python -m benchmarks.constants --constant batch.SUB_BATCH --values 4,8,16
+    python -m benchmarks.constants --constant oracles.TORCH_SUB_BATCH --values 16,32,64
     python -m benchmarks.constants --constant jacobian.BLOCK_ELEMENTS --values 131072,262144
 """
 
@@ -23,7 +25,7 @@ from handgrad.cases import random_specs
 from handgrad.engine import verify_many
 from handgrad.messages import summary
 
-CONSTANTS = ("batch.SUB_BATCH", "jacobian.BLOCK_ELEMENTS")
+CONSTANTS = ("batch.SUB_BATCH", "oracles.TORCH_SUB_BATCH", "jacobian.BLOCK_ELEMENTS")
 SETTLE_S = 0.2
 """A pause before each sample: an idle OpenBLAS thread spins for about 0.1 s."""
 

@@ -19,6 +19,7 @@ compared or allowed into a tolerance.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handgrad.cases import MOVED, Case, CaseSpec, case_direction, make_case
-from handgrad.quantities import INPUT_AXES, QUANTITIES
+from handgrad.quantities import CASE_WISE, INPUT_AXES, QUANTITIES
 
 Dims = tuple[int, int, int, int]
 
@@ -46,14 +47,14 @@ ELEMENTS_PER_BATCH = 2**18
 """Cases per batch: as many as keep the largest padded matrix of the batch near 2**18
 elements (2 MB in float64)."""
 MAX_BATCH = 64
-SUB_BATCH = 16
-"""Cases per sub-batch (:meth:`Batch.split`). Only JAX compiles per bucket; torch and the
-NumPy stages run on sub-batches of this many cases, sorted by (N, D) and padded only to
-their own maxima: over 2,000 random cases with N, D, H, C in 1..64 the padded volume of
-N×D and N×H falls from 3.9 to 2.3 times the true one, N×C from 2.4 to 1.5, D×H from 3.9
-to 3.5 (sorting by N and D leaves H unsorted). Measured side by side on 2 cores
-(``python -m benchmarks.constants``, 500 cases, manual in its worker, 2026-12-03): 143,
-147, 142 and 129 cases/s at 8, 16, 32 and 64 cases per sub-batch."""
+SUB_BATCH = 8
+"""Cases per sub-batch of the NumPy stages (the tolerances, the comparisons and the
+invariants): :meth:`Batch.split` groups them by ``partition``, each padded only to its own
+largest N, D, H and C (only JAX compiles per bucket). Over 2,000 random cases with N, D,
+H, C in 1..64 the padded volume of the case-wise quantities (``padded_volume``) is 1.71
+times the true one, against 2.21 in the sub-batches of 16 sorted by (N, D) before it.
+Measured side by side on 2 cores (``python -m benchmarks.constants``, 500 cases, manual in
+its worker, 2026-12-04): 155, 155 and 146 cases/s at 4, 8 and 16."""
 
 
 def bucket(spec: CaseSpec) -> Dims:
@@ -180,17 +181,15 @@ class Batch:
     def split(self, size: int | None = None,
               direction: bool = False) -> list[tuple[NDArray[np.intp], Batch]]:  # fmt: skip
         """(the cases' indices here, their sub-batch) for groups of ``size`` (``SUB_BATCH``)
-        cases sorted by (N, D), each trimmed to its own cases' largest N, D, H and C. The
+        cases (``partition``), each trimmed to its own cases' largest N, D, H and C. The
         padded inputs (and with ``direction`` the directions) are cut from this batch's, not
         padded or drawn again."""
         size = size or SUB_BATCH
         shared = {"_zero_padded_inputs": self._zero_padded_inputs}
         if direction:
             shared["direction"] = self.direction
-        order = np.lexsort((self.size("D"), self.size("N")))
         out = []
-        for start in range(0, len(self), size):
-            idx = order[start : start + size]
+        for idx in partition(self.true_dims, size):
             dims: Dims = tuple(int(v) for v in self.true_dims[idx].max(axis=0))  # type: ignore[assignment]
             sub = Batch([self.cases[i] for i in idx], dims, self.dtype)
             for name, arrays in shared.items():  # seeds the sub-batch's cached properties
@@ -247,6 +246,43 @@ def _within(idx: NDArray[np.intp], sub: Batch, axes: Sequence[str]) -> tuple[Any
 def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:
     """The index of case ``i``'s top-left corner of the given shape in a padded array."""
     return (i, *(slice(0, n) for n in shape))
+
+
+AXES_OF_WORK = tuple(QUANTITIES[q].axes for q in CASE_WISE)
+"""The axes of every case-wise quantity, once each (the Jacobian's rows are stacked, not
+padded)."""
+
+
+def padded_volume(dims: NDArray[np.int64]) -> int:
+    """Elements of one case's case-wise quantities padded to ``dims`` (N, D, H, C): the
+    work of torch, the tolerances and the comparisons, which grows with their padding."""
+    size = dict(zip("NDHC", (int(v) for v in dims), strict=True))
+    return sum(math.prod(size[a] for a in axes) for axes in AXES_OF_WORK)
+
+
+def partition(true_dims: NDArray[np.int64], size: int) -> list[NDArray[np.intp]]:
+    """Groups of ``size`` cases (the last one smaller) whose padding to their own largest
+    N, D, H and C costs little: a k-d split, each group halved (in multiples of ``size``)
+    along the axis whose halves hold the least padded volume (``padded_volume``)."""
+
+    def cost(idx: NDArray[np.intp]) -> int:
+        return len(idx) * padded_volume(true_dims[idx].max(axis=0))
+
+    def halve(idx: NDArray[np.intp]) -> list[NDArray[np.intp]]:
+        if len(idx) <= size:
+            return [idx]
+        half = -(-len(idx) // (2 * size)) * size  # the first half: whole groups
+        best: tuple[int, NDArray[np.intp], NDArray[np.intp]] | None = None
+        for axis in range(4):
+            order = idx[np.argsort(true_dims[idx, axis], kind="stable")]
+            low, high = order[:half], order[half:]
+            total = cost(low) + cost(high)
+            if best is None or total < best[0]:
+                best = (total, low, high)
+        assert best is not None
+        return halve(best[1]) + halve(best[2])
+
+    return halve(np.arange(len(true_dims)))
 
 
 def batches(specs: Sequence[CaseSpec]) -> Iterator[tuple[list[int], Batch]]:

@@ -1,5 +1,5 @@
-"""Tests of the engine itself: the batched references, the padding, the tolerance rule and
-the case generator."""
+"""Tests of the engine itself: the batched references, the padding and the tolerance rule
+(the case generator's are in ``test_cases.py``)."""
 
 from __future__ import annotations
 
@@ -52,16 +52,34 @@ def test_batched_references_equal_the_plain_ones(
     batched path adds the penalty's own autodiff terms to the data term, and the plain
     path differentiates the regularised loss itself: they agree too.
 
-    In sub-batches of two, the engine's path splits the six cases three ways, trimmed to
-    (3, 60, 9, 7), (7, 4, 10, 5) and the whole bucket: JAX's values are cut from the whole
-    batch's program, torch's computed on each trimmed sub-batch."""
-    monkeypatch.setattr(batch_module, "SUB_BATCH", 2)
+    In torch groups of four cases and sub-batches of two, the six cases fall into trimmed
+    groups, each split again into sub-batches trimmed further (``_assert_split_twice``):
+    JAX's values are cut from the whole batch's program, torch's from each group's."""
+    _split_small(monkeypatch)
     specs = _as(dtype)
     assert len({bucket(s) for s in specs}) == 1
     batch = batch_of([cases.make_case(s) for s in specs])
+    _assert_split_twice(batch)
     batched = oracles.batched_values(batch, reference, l2)
     for case, got in zip(batch.cases, batched, strict=True):
         _assert_plain(case, got, reference, l2)
+
+
+def _split_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's groups of four cases, and sub-batches of two within them."""
+    monkeypatch.setattr(oracles, "TORCH_SUB_BATCH", 4)
+    monkeypatch.setattr(batch_module, "SUB_BATCH", 2)
+
+
+def _assert_split_twice(batch: batch_module.Batch) -> None:
+    """The engine's path through ``batch`` cuts torch's values twice: two groups, one of
+    them trimmed below the bucket, and within it a sub-batch trimmed below the group, so
+    that the tests above cannot pass on untrimmed arrays alone."""
+    groups = batch.split(oracles.TORCH_SUB_BATCH)
+    assert len(groups) == 2
+    trimmed = [group for _, group in groups if group.dims != batch.dims]
+    assert trimmed
+    assert any(sub.dims != group.dims for group in trimmed for _, sub in group.split())
 
 
 def _assert_plain(case: cases.Case, got: dict[str, Any], reference: str, l2: L2) -> None:
@@ -153,14 +171,21 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
 ) -> None:  # fmt: skip
     """One wrong element in one case of a padded batch: exactly that case fails, in that
     quantity, with that element as its worst; the padding hides nothing and adds nothing.
-    In sub-batches of two, the victim is the second case of the second sub-batch, and the
-    Jacobian's blocks are cut to 4 rows, so that the victim's 7 rows (rows 6 to 12 of the
-    batch's stack) span three of them."""
-    monkeypatch.setattr(batch_module, "SUB_BATCH", sub_batch)
+    With ``sub_batch`` 2, torch's groups hold four cases, the victim lies in a sub-batch
+    of a trimmed group, beside another case, and the Jacobian's blocks are cut to 4 rows,
+    so that the victim's 7 rows (rows 6 to 12 of the batch's stack) span three of them."""
     if sub_batch == 2:
+        _split_small(monkeypatch)
         monkeypatch.setattr(jacobian, "BLOCK_ELEMENTS", 4 * 8 * 8)  # C = 8: 4 rows a block
     specs = _as(dtype)
     batch = batch_of([cases.make_case(s) for s in specs])
+    if sub_batch == 2:
+        _assert_split_twice(batch)
+        holding = [(group, sub) for in_batch, group in batch.split(oracles.TORCH_SUB_BATCH)
+                   for in_group, sub in group.split() if 2 in in_batch[in_group]]  # fmt: skip
+        [(group, sub)] = holding
+        assert group.dims != batch.dims
+        assert len(sub) == 2
     victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice
     module = Planted(quantity, index, value)
     module.target, module.rows = victim.x, victim.spec.N
@@ -176,6 +201,21 @@ def _assert_planted(result: Any, quantity: str, index: tuple[int, ...], value: f
         assert c.index == index
         assert c.mismatches == 1
         assert math.isnan(c.got) if math.isnan(value) else c.got == np.float32(value)
+
+
+def test_sub_batches_partition_the_batch_and_keep_like_shapes_together() -> None:
+    """``partition`` deals every case to exactly one group of ``size`` (one group smaller
+    at most), and a batch made of two shapes, shuffled, falls into groups of one shape
+    each: each group's padding is then none."""
+    rng = np.random.default_rng(0)
+    dims = rng.integers(1, 65, size=(61, 4))
+    groups = batch_module.partition(dims, 8)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(61))
+    assert sorted(len(g) for g in groups) == [5] + [8] * 7
+    small, large = [1, 2, 3, 1], [64, 60, 50, 8]
+    two = np.array([small] * 8 + [large] * 8)[rng.permutation(16)]
+    for group in batch_module.partition(two, 8):
+        assert len(np.unique(two[group], axis=0)) == 1, two[group]
 
 
 @pytest.mark.parametrize(("quantity", "index", "value"), PLANTS)
@@ -276,47 +316,6 @@ def test_mask_flip_at_exact_zero_is_never_tolerated() -> None:
     at_zero = ref["s1"] == 0
     assert at_zero.any()
     assert np.all(tol["dL/ds1"][at_zero] < 1e-30)
-
-
-def test_case_kinds_have_their_properties() -> None:
-    def plain(kind: str, dtype: str) -> dict[str, Any]:
-        return oracles.torch_plain(cases.make_case(S(33, 17, 25, 7, dtype, kind=kind)))
-
-    assert (plain("kink", "float64")["s1"] == 0).sum() >= 25
-    assert np.abs(plain("large", "float32")["s2"]).max() > 1000
-    assert plain("tiny", "float64")["p"].min() < 1e-30
-
-
-def test_targets_have_their_forms() -> None:
-    def y(target: str) -> Any:
-        return cases.make_case(S(20, 3, 4, 6, "float32", target)).y
-
-    assert y("labels").dtype.kind == "i"
-    assert set(np.unique(y("onehot"))) == {0.0, 1.0}
-    np.testing.assert_allclose(y("soft").sum(axis=1), 1, rtol=1e-6)
-    assert np.all(np.abs(y("unnormalised").sum(axis=1) - 1) > 1e-3)
-
-
-def test_case_spec_round_trips_and_rejects_bad_fields() -> None:
-    spec = S(3, 4, 5, 6, "float32", "soft", "sum", "tiny", 99)
-    assert S.parse(str(spec)) == spec
-    with pytest.raises(ValueError, match="unknown fields"):
-        S.parse("N=1,D=1,H=1,C=1,colour=red")
-    with pytest.raises(ValueError, match="dtype"):
-        S(1, 1, 1, 1, "float16")
-    with pytest.raises(ValueError, match="N: expected an integer of at least 1"):
-        S(0, 1, 1, 1)
-
-
-def test_random_specs_are_deterministic_and_span_the_space() -> None:
-    a, b = cases.random_specs(3, 400), cases.random_specs(3, 400)
-    assert a == b
-    assert a != cases.random_specs(4, 400)
-    assert {s.dtype for s in a} == set(cases.DTYPES)
-    assert {s.target for s in a} == set(cases.TARGETS)
-    assert {s.kind for s in a} == set(cases.KINDS)
-    assert max(max(s.N, s.D, s.H, s.C) for s in a) > 64
-    assert min(min(s.N, s.D, s.H, s.C) for s in a) == 1
 
 
 def test_an_unknown_quantity_is_an_error() -> None:
