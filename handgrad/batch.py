@@ -261,7 +261,7 @@ def padded_volume(dims: NDArray[np.int64]) -> int:
 
 
 def partition(true_dims: NDArray[np.int64], size: int) -> list[NDArray[np.intp]]:
-    """Groups of ``size`` cases (the last one smaller) whose padding to their own largest
+    """Groups of ``size`` cases (at most the last one smaller) whose padding to their own largest
     N, D, H and C costs little: a k-d split, each group halved (in multiples of ``size``)
     along the axis whose halves hold the least padded volume (``padded_volume``)."""
 

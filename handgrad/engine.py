@@ -3,8 +3,8 @@ comparisons and the invariants at once; only failing cases are unpacked one by o
 
 Per batch of one bucket and dtype, while a worker runs the candidate case by case:
   1. torch and JAX give every quantity of every case (:func:`handgrad.oracles.references`):
-     JAX on the whole bucket it compiled for, torch on sub-batches trimmed to their own
-     cases (:meth:`handgrad.batch.Batch.split`), JAX's values cut to the same sub-batches;
+     JAX on the whole bucket it compiled for, torch on groups trimmed to their own cases
+     (:meth:`handgrad.batch.Batch.split`), both cut to sub-batches within the groups;
   2. the tolerances come from one reference's values (:mod:`handgrad.tolerance`);
   3. the candidate's arrays are checked (a wrong shape or dtype fails that quantity; one
      it does not provide is not verified, an invariant only where it gives both sides);

@@ -220,17 +220,17 @@ Part = tuple[NDArray[np.intp], Batch, dict[str, Arrays]]
 
 
 def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Part]:
-    """Every reference's values for ``batch``, per sub-batch (:meth:`Batch.split`): (the
-    cases' indices in ``batch``, the sub-batch, its values by reference, in ``BATCHED``'s
-    order), each padded to its sub-batch: each torch group's split, so that each lies
-    within one group. torch runs first: XLA's threads would contend with the candidate's."""
+    """Every reference's values for ``batch`` per sub-batch (:meth:`Batch.split` of each
+    torch group): (the cases' indices in ``batch``, the sub-batch, its values by reference
+    in ``BATCHED``'s order). torch runs first: XLA's threads would contend with the worker's."""
     direction = bool(products)
     groups = batch.split(TORCH_SUB_BATCH, direction=direction)
     own = [{name: run(group, products, l2) for name, run in BATCHED.items()
             if name not in PER_BUCKET} for _, group in groups]  # fmt: skip
     whole = {name: BATCHED[name](batch, products, l2) for name in PER_BUCKET if name in BATCHED}
     out = []
-    for (in_batch, group), mine in zip(groups, own, strict=True):
+    for k, (in_batch, group) in enumerate(groups):
+        mine, own[k] = own[k], {}  # each group's arrays go once they are cut
         for in_group, sub in group.split(direction=direction):
             idx = in_batch[in_group]
             refs = {name: {q: batch.cut(v, idx, sub, QUANTITIES[q].axes)

@@ -52,14 +52,13 @@ def test_batched_references_equal_the_plain_ones(
     batched path adds the penalty's own autodiff terms to the data term, and the plain
     path differentiates the regularised loss itself: they agree too.
 
-    In torch groups of four cases and sub-batches of two, the six cases fall into trimmed
-    groups, each split again into sub-batches trimmed further (``_assert_split_twice``):
-    JAX's values are cut from the whole batch's program, torch's from each group's."""
+    In torch groups of four and sub-batches of two (``_assert_split_twice``), JAX's values
+    are cut from the whole batch's program, torch's from each trimmed group's."""
     _split_small(monkeypatch)
     specs = _as(dtype)
     assert len({bucket(s) for s in specs}) == 1
     batch = batch_of([cases.make_case(s) for s in specs])
-    _assert_split_twice(batch)
+    _assert_split_twice(batch, monkeypatch)
     batched = oracles.batched_values(batch, reference, l2)
     for case, got in zip(batch.cases, batched, strict=True):
         _assert_plain(case, got, reference, l2)
@@ -71,15 +70,26 @@ def _split_small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch_module, "SUB_BATCH", 2)
 
 
-def _assert_split_twice(batch: batch_module.Batch) -> None:
-    """The engine's path through ``batch`` cuts torch's values twice: two groups, one of
-    them trimmed below the bucket, and within it a sub-batch trimmed below the group, so
-    that the tests above cannot pass on untrimmed arrays alone."""
-    groups = batch.split(oracles.TORCH_SUB_BATCH)
-    assert len(groups) == 2
-    trimmed = [group for _, group in groups if group.dims != batch.dims]
+def _assert_split_twice(batch: batch_module.Batch,
+                        monkeypatch: pytest.MonkeyPatch) -> list[oracles.Part]:  # fmt: skip
+    """``references``' parts of ``batch``, whose torch values it cut twice: from two groups,
+    one trimmed, to a sub-batch trimmed further (so no test passes on untrimmed arrays)."""
+    ran: list[batch_module.Dims] = []
+    torch_batch = oracles.BATCHED["torch"]
+
+    def recording(group: batch_module.Batch, *args: Any) -> Any:
+        ran.append(group.dims)
+        return torch_batch(group, *args)
+
+    monkeypatch.setitem(oracles.BATCHED, "torch", recording)
+    parts = oracles.references(batch)
+    assert len(ran) == 2
+    trimmed = [dims for dims in ran if dims != batch.dims]
     assert trimmed
-    assert any(sub.dims != group.dims for group in trimmed for _, sub in group.split())
+    assert any(sub.dims != dims and all(np.less_equal(sub.dims, dims))
+               for _, sub, _ in parts for dims in trimmed)  # fmt: skip
+    assert sorted(int(i) for idx, _, _ in parts for i in idx) == list(range(len(batch)))
+    return parts
 
 
 def _assert_plain(case: cases.Case, got: dict[str, Any], reference: str, l2: L2) -> None:
@@ -171,26 +181,21 @@ def test_a_planted_mismatch_is_found_in_its_case_at_its_element(
 ) -> None:  # fmt: skip
     """One wrong element in one case of a padded batch: exactly that case fails, in that
     quantity, with that element as its worst; the padding hides nothing and adds nothing.
-    With ``sub_batch`` 2, torch's groups hold four cases, the victim lies in a sub-batch
-    of a trimmed group, beside another case, and the Jacobian's blocks are cut to 4 rows,
-    so that the victim's 7 rows (rows 6 to 12 of the batch's stack) span three of them."""
+    With ``sub_batch`` 2, torch's groups hold four cases, the victim lies in a trimmed
+    sub-batch beside another case, and the Jacobian's blocks are cut to 4 rows, so that
+    the victim's 7 rows (rows 6 to 12 of the batch's stack) span three of them."""
+    batch = batch_of([cases.make_case(s) for s in _as(dtype)])
     if sub_batch == 2:
         _split_small(monkeypatch)
         monkeypatch.setattr(jacobian, "BLOCK_ELEMENTS", 4 * 8 * 8)  # C = 8: 4 rows a block
-    specs = _as(dtype)
-    batch = batch_of([cases.make_case(s) for s in specs])
-    if sub_batch == 2:
-        _assert_split_twice(batch)
-        holding = [(group, sub) for in_batch, group in batch.split(oracles.TORCH_SUB_BATCH)
-                   for in_group, sub in group.split() if 2 in in_batch[in_group]]  # fmt: skip
-        [(group, sub)] = holding
-        assert group.dims != batch.dims
-        assert len(sub) == 2
+        [victims] = [sub for idx, sub, _ in _assert_split_twice(batch, monkeypatch) if 2 in idx]
+        assert len(victims) == 2
+        assert victims.dims != batch.dims
     victim = batch.cases[2]  # (7, 3, 2, 5): every planted index lies inside its slice
     module = Planted(quantity, index, value)
     module.target, module.rows = victim.x, victim.spec.N
     results = verify_batch(module, batch)
-    assert [r.passed for r in results] == [i != 2 for i in range(len(specs))]
+    assert [r.passed for r in results] == [i != 2 for i in range(len(batch))]
     _assert_planted(results[2], quantity, index, value)
 
 
@@ -205,17 +210,17 @@ def _assert_planted(result: Any, quantity: str, index: tuple[int, ...], value: f
 
 def test_sub_batches_partition_the_batch_and_keep_like_shapes_together() -> None:
     """``partition`` deals every case to exactly one group of ``size`` (one group smaller
-    at most), and a batch made of two shapes, shuffled, falls into groups of one shape
-    each: each group's padding is then none."""
+    at most), and a batch made of two shapes, shuffled (apart in N, D and H, or in H
+    alone), falls into groups of one shape each: each group's padding is then none."""
     rng = np.random.default_rng(0)
     dims = rng.integers(1, 65, size=(61, 4))
     groups = batch_module.partition(dims, 8)
     assert sorted(np.concatenate(groups).tolist()) == list(range(61))
     assert sorted(len(g) for g in groups) == [5] + [8] * 7
-    small, large = [1, 2, 3, 1], [64, 60, 50, 8]
-    two = np.array([small] * 8 + [large] * 8)[rng.permutation(16)]
-    for group in batch_module.partition(two, 8):
-        assert len(np.unique(two[group], axis=0)) == 1, two[group]
+    for small, large in (([1, 2, 3, 1], [64, 60, 50, 8]), ([5, 5, 1, 5], [5, 5, 64, 5])):
+        two = np.array([small] * 8 + [large] * 8)[rng.permutation(16)]
+        for group in batch_module.partition(two, 8):
+            assert len(np.unique(two[group], axis=0)) == 1, two[group]
 
 
 @pytest.mark.parametrize(("quantity", "index", "value"), PLANTS)
