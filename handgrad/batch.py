@@ -18,6 +18,7 @@ compared or allowed into a tolerance.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from collections.abc import Iterator, Sequence
@@ -248,16 +249,16 @@ def corner(i: int, shape: Sequence[int]) -> tuple[int | slice, ...]:
     return (i, *(slice(0, n) for n in shape))
 
 
-AXES_OF_WORK = tuple(QUANTITIES[q].axes for q in CASE_WISE)
-"""The axes of every case-wise quantity, once each (the Jacobian's rows are stacked, not
-padded)."""
+AXES_OF_WORK = collections.Counter(QUANTITIES[q].axes for q in CASE_WISE)
+"""How many case-wise quantities have each tuple of axes (the Jacobian's rows are stacked,
+not padded)."""
 
 
 def padded_volume(dims: NDArray[np.int64]) -> int:
     """Elements of one case's case-wise quantities padded to ``dims`` (N, D, H, C): the
     work of torch, the tolerances and the comparisons, which grows with their padding."""
     size = dict(zip("NDHC", (int(v) for v in dims), strict=True))
-    return sum(math.prod(size[a] for a in axes) for axes in AXES_OF_WORK)
+    return sum(n * math.prod(size[a] for a in axes) for axes, n in AXES_OF_WORK.items())
 
 
 def partition(true_dims: NDArray[np.int64], size: int) -> list[NDArray[np.intp]]:
