@@ -9,7 +9,10 @@ stage's JAX program, which gives JAX's rows and also their tolerance, comparison
 invariants (:mod:`handgrad.jacobian`); the candidate (manual, case by case, with the
 copies and checks around it); the case-wise tolerances; the case-wise comparisons (the
 worst ratios, the invariants and the details of failing cases); and the rest, Python's
-own work between them. It also prints the Jacobian's size: the average elements per case.
+own work between them. JAX's two programs run on XLA's threads while the engine goes on
+(torch's batched program, the case-wise comparisons): their stages are the time the
+engine spends starting them and waiting for them. It also prints the Jacobian's size:
+the average elements per case.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from handgrad import cases, engine, jacobian, oracles
 from handgrad.candidate import load_candidate
 
 STAGES: dict[str, list[tuple[Any, str]]] = {
-    "JAX, batched program": [(oracles, "jax_batch")],
-    "JAX, Jacobian program (rows, tolerance, comparisons)": [(jacobian, "jax_rows")],
+    "JAX, batched program": [(oracles, "_jax_dispatch"), (oracles, "_jax_collect")],
+    "JAX, Jacobian program (rows, tolerance, comparisons)": [(jacobian, "jax_rows"),
+                                                             (jacobian, "collect")],
     "torch, batched program": [(oracles, "torch_batch")],
     "torch, Jacobian rows": [(oracles, "torch_jacobian")],
     "candidate": [(engine, "_candidate_values")],

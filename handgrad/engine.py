@@ -10,7 +10,8 @@ Per batch of one bucket and dtype, while a worker runs the candidate case by cas
      it does not provide is not verified, an invariant only where it gives both sides);
   4. every quantity's worst ratio per case, against both references and the invariants,
      comes from one vectorised pass per sub-batch (:mod:`handgrad.compare`), the softmax
-     Jacobian's from its own stage on the whole batch's rows (:mod:`handgrad.jacobian`);
+     Jacobian's from its own stage on the batch's rows (:mod:`handgrad.jacobian`), which
+     XLA computes meanwhile;
   5. a case with a ratio above 1 is unpacked: its slices are compared again for the
      details of the worst element, and diagnosed. Results keep the batch's order.
 """
@@ -116,9 +117,8 @@ def verify_cases(candidate: Candidate | ModuleType, cases: Sequence[Case],
         by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
     found: dict[int, CaseResult] = {}
     for (dims, _), idx in by_key.items():
-        size = batch_size(dims)
-        for start in range(0, len(idx), size):
-            chunk = idx[start : start + size]
+        for start in range(0, len(idx), batch_size(dims)):
+            chunk = idx[start : start + batch_size(dims)]
             batch = batch_of([cases[i] for i in chunk], dims)
             found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero, l2), strict=True))
     return [found[i] for i in range(len(cases))]
@@ -160,28 +160,28 @@ def verify_batch(candidate: Candidate | ModuleType, batch: Batch, relu_at_zero: 
     notes = [tuple(str(n) for n in got.pop(NOTES, ())) for got, _ in returned]
     outputs, errors, problems, names = _candidate_values(candidate, batch, returned)
     B = len(batch)
-    ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
-    kink_skipped = np.zeros(B, dtype=bool)
-    for part in parts:
-        for key, r in _compare_part(part, outputs, problems, names, relu_at_zero, l2).items():
-            ratios.setdefault(key, np.zeros(B))[part.idx] = r
-        kink_skipped[part.idx] = convention.second_order_unverified(
-            part.sub, part.refs, relu_at_zero, provided
-        )
-    for i, q in problems:
-        if q in CASE_WISE:  # the Jacobian's own problems are the Jacobian stage's
-            for name in oracles.BATCHED:
-                ratios[(q, name)][i] = math.inf
-    jac_found: dict[int, jacobian.Found] = {}
-    if jacobian.Q in names:
+    started = None
+    if jacobian.Q in names:  # XLA computes it while the case-wise quantities are compared
         broken = np.array([(i, jacobian.Q) in problems for i in range(B)])
         broken_p = np.array([(i, "p") in problems or "p" not in names for i in range(B)])
         s2 = {name: _whole(batch, parts, [part.refs[name]["s2"] for part in parts], "s2", NEG)
               for name in oracles.BATCHED}  # fmt: skip
         p = _whole(batch, parts, [part.m.ref["p"] for part in parts], "p")
         e_p = _whole(batch, parts, [part.m.resolve("p") for part in parts], "p")
-        jac_ratios, jac_found = jacobian.stage(batch, s2, p, e_p, outputs, broken, broken_p)
-        ratios |= jac_ratios
+        started = jacobian.start(batch, s2, p, e_p, outputs, broken, broken_p)
+    ratios: dict[tuple[str, str], NDArray[np.float64]] = {}
+    kink_skipped = np.zeros(B, dtype=bool)
+    for part in parts:
+        for key, r in _compare_part(part, outputs, problems, names, relu_at_zero, l2).items():
+            ratios.setdefault(key, np.zeros(B))[part.idx] = r
+        kink_skipped[part.idx] = convention.second_order_unverified(part.sub, part.refs,
+                                                                    relu_at_zero, provided)  # fmt: skip
+    for i, q in problems:
+        if q in CASE_WISE:  # the Jacobian's own problems are the Jacobian stage's
+            for name in oracles.BATCHED:
+                ratios[(q, name)][i] = math.inf
+    jac_ratios, jac_found = jacobian.finish(started) if started else ({}, {})
+    ratios |= jac_ratios
     command = rerun_options(candidate, relu_at_zero, l2)
     results: list[CaseResult] = []
     where = {int(i): (part, k) for part in parts for k, i in enumerate(part.idx)}

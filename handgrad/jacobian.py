@@ -117,11 +117,11 @@ def _program(dtype: str) -> Any:
     return Polymorphic(program, axes, name=f"jacobian.row_ratios {dtype}")
 
 
-def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> NDArray[np.float64]:
+def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> Any:
     """``_program``'s per-row ratios (3×rows) for one block: g, torch's rows, JAX's s2 rows,
-    the candidate's p, p and its bound (float64), and the true classes."""
-    out: NDArray[np.float64] = np.asarray(_program(g.dtype.name)(g, *arrays))
-    return out
+    the candidate's p, p and its bound (float64), and the true classes. JAX's array, not
+    yet computed: XLA runs it on a thread of its own while the caller goes on."""
+    return _program(g.dtype.name)(g, *arrays)
 
 
 def blocks(R: int, C: int, alone: bool = False) -> list[int]:
@@ -154,11 +154,32 @@ def _fill(block: NDArray[Any], a: int, offsets: NDArray[np.int64], arrays: list[
         block[(slice(lo - a, hi - a), *(slice(0, n) for n in value.shape[1:]))] = value
 
 
-def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArray[Any],
+@dataclass
+class Started:
+    """The stage, started (``start``): the stacked rows, and JAX's program for each block,
+    which XLA computes on threads of its own until ``finish`` reads it."""
+
+    batch: Batch
+    rows: dict[str, NDArray[Any]]
+    p_rows: NDArray[Any]
+    ep_rows: NDArray[Any]
+    classes: NDArray[np.bool_]
+    g_of: list[NDArray[Any] | None]
+    gp_of: list[NDArray[Any] | None]
+    broken: NDArray[np.bool_]
+    broken_p: NDArray[np.bool_]
+    pending: list[tuple[slice, Any]]
+
+
+def start(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArray[Any],
           got: list[dict[str, NDArray[Any]]], broken: NDArray[np.bool_],
-          broken_p: NDArray[np.bool_]) -> tuple[dict[tuple[str, str], NDArray[Any]], dict[int, Found]]:  # fmt: skip
-    """Worst ratios of dp/ds2 per case against each reference and the invariants, and the
-    details of failing cases.
+          broken_p: NDArray[np.bool_]) -> Started:  # fmt: skip
+    """torch's rows and the start of JAX's program, block by block; ``finish`` gives the
+    worst ratios of dp/ds2 per case against each reference and the invariants, and the
+    details of failing cases. Between the two the engine compares the case-wise quantities
+    while XLA computes: 1 process went 150, 161 -> 166, 168 cases/s side by side
+    (``benchmarks/test_throughput.py``, 2026-12-04, with JAX's batched program started
+    before torch's, :func:`handgrad.oracles.references`).
 
     ``s2``: each reference's padded s2 (torch's, then JAX's); ``p``, ``e_p``: the
     tolerance's float64 p and its bound, padded with zeros; ``got``: the candidate's
@@ -167,8 +188,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     the breach); ``broken_p``: cases whose p is, which skip the invariants (their row sums
     are bounded with p).
     """
-    B, C = len(batch), batch.dims[3]
-    offsets = batch.row_offsets
+    C, offsets = batch.dims[3], batch.row_offsets
     R = int(offsets[-1])
     starts = blocks(R, C, batch.alone)
     total = starts[-1]
@@ -184,7 +204,7 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     classes[:R] = batch.row_classes
     g_of = [None if broken[i] else out[Q] for i, out in enumerate(got)]
     gp_of = [None if broken[i] or broken_p[i] else out["p"] for i, out in enumerate(got)]
-    per_row = np.empty((3, total))
+    pending = []
     for a, b in itertools.pairwise(starts):
         block = b - a
         g = np.zeros((block, C, C), batch.dtype)
@@ -193,17 +213,33 @@ def stage(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
         _fill(gp, a, offsets, gp_of)
         torch_rows = oracles.JACOBIAN["torch"](rows["torch"][a : a + block])
         cut = slice(a, a + block)
-        per_row[:, cut] = jax_rows(g, torch_rows, rows["jax"][cut], gp, p_rows[cut],
-                                   ep_rows[cut], classes[cut])  # fmt: skip
+        pending.append((cut, jax_rows(g, torch_rows, rows["jax"][cut], gp, p_rows[cut],
+                                      ep_rows[cut], classes[cut])))  # fmt: skip
+    return Started(batch, rows, p_rows, ep_rows, classes, g_of, gp_of, broken, broken_p, pending)
+
+
+def collect(started: Started) -> NDArray[np.float64]:
+    """Every row's ratios (3×rows) from the blocks' programs, once XLA has computed them."""
+    per_row = np.empty((3, len(started.classes)))
+    for cut, ratios_of_block in started.pending:
+        per_row[:, cut] = np.asarray(ratios_of_block)
+    return per_row
+
+
+def finish(started: Started) -> tuple[dict[tuple[str, str], NDArray[Any]], dict[int, Found]]:
+    """``start``'s results: the worst ratios per case, and the failing cases' details."""
+    s, batch, offsets = started, started.batch, started.batch.row_offsets
+    R = int(offsets[-1])
+    per_row = collect(started)
     per_row[np.isnan(per_row)] = math.inf  # a NaN anywhere in the row
     names = [*REFERENCES, INVARIANT]
     ratios = {(Q, name): np.maximum.reduceat(per_row[k, :R], offsets[:-1])
               for k, name in enumerate(names)}  # fmt: skip
-    ratios[(Q, INVARIANT)][broken_p] = 0.0
+    ratios[(Q, INVARIANT)][s.broken_p] = 0.0
     for (_, name), worst in ratios.items():
-        worst[broken] = 0.0 if name == INVARIANT else math.inf
-    found = {i: _details(batch, i, rows, p_rows, ep_rows, classes, g_of[i], gp_of[i])
-             for i in range(B) if not broken[i]
+        worst[s.broken] = 0.0 if name == INVARIANT else math.inf
+    found = {i: _details(batch, i, s.rows, s.p_rows, s.ep_rows, s.classes, s.g_of[i], s.gp_of[i])
+             for i in range(len(batch)) if not s.broken[i]
              and any(ratios[(Q, name)][i] > 1 for name in names)}  # fmt: skip
     return ratios, found
 

@@ -1,4 +1,4 @@
-"""Both references, run on a whole padded batch at once, and on one plain case.
+"""Both references, run on a whole padded batch at once (one plain case: :mod:`.plain`).
 
 The oracles in ``references/`` are written for one case. The batching lives here: JAX's
 ``reference`` goes through ``jax.jit(jax.vmap(...))``, one compiled program per bucket and
@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from handgrad import jax_cache, memory
 from handgrad.batch import NEG, Batch, batch_size
-from handgrad.cases import MOVED, Case, case_direction
+from handgrad.cases import MOVED
 from handgrad.polymorphic import Polymorphic
 from handgrad.quantities import (
     CASE_WISE,
@@ -70,7 +70,7 @@ def values(module: Any, jvp: Any, products: Products, l2_biases: bool | None, x:
     the jvp's, those of the gradients are Hv's R-pass. One pass instead of a jvp of
     ``forward`` and another of ``gradients`` (which runs the forward pass again): torch,
     which runs eagerly, took 110 against 128 ms for 64 cases at N, D, H, C = 64, 64, 64, 16
-    (float64, medians of 7). The plain path (``torch_plain``, ``jax_plain``) calls the
+    (float64, medians of 7). The plain path (:mod:`handgrad.plain`) calls the
     module's ``jvp`` and ``hvp`` as written, and ``tests/test_engine.py`` holds the two
     paths equal.
 
@@ -179,13 +179,24 @@ def jax_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:
     case verified alone (``Batch.alone``: ``verify_case``, Hypothesis) runs a program of
     its own, for one case: 63 copies of a 64×64×64 case took JAX about 35 ms.
     """
+    return _jax_collect(batch, _jax_dispatch(batch, products, l2), products)
+
+
+def _jax_collect(batch: Batch, started: dict[str, Any], products: Products) -> Arrays:
+    """``_jax_dispatch``'s values as NumPy arrays, once XLA has computed them."""
+    return _finish(batch, started, products)
+
+
+def _jax_dispatch(batch: Batch, products: Products, l2: L2) -> dict[str, Any]:
+    """``jax_batch``'s program, started: JAX's arrays, which XLA computes on a thread of
+    its own until ``_finish`` reads them."""
     arguments = _arguments(batch, products, l2)
     size = 1 if batch.alone else max(batch_size(batch.dims), len(batch))
     if size > len(batch):
         arguments = [np.concatenate([v, np.repeat(v[:1], size - len(batch), axis=0)])
                      for v in arguments]  # fmt: skip
-    program = _jax_program(products, _biases(l2))
-    return _finish(batch, program(*arguments), products)
+    out: dict[str, Any] = _jax_program(products, _biases(l2))(*arguments)
+    return out
 
 
 @functools.cache
@@ -222,12 +233,15 @@ Part = tuple[NDArray[np.intp], Batch, dict[str, Arrays]]
 def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Part]:
     """Every reference's values for ``batch`` per sub-batch (:meth:`Batch.split` of each
     torch group): (the cases' indices in ``batch``, the sub-batch, its values by reference
-    in ``BATCHED``'s order). torch runs first: XLA's threads would contend with the worker's."""
+    in ``BATCHED``'s order). JAX's program is started first, and XLA computes it on threads
+    of its own while torch runs: 1 process went 150, 161 -> 166, 168 cases/s side by side
+    (``benchmarks/test_throughput.py``, 2026-12-04, with the Jacobian's overlap)."""
     direction = bool(products)
+    started = _jax_dispatch(batch, products, l2)
     groups = batch.split(TORCH_SUB_BATCH, direction=direction)
     own = [{name: run(group, products, l2) for name, run in BATCHED.items()
             if name not in PER_BUCKET} for _, group in groups]  # fmt: skip
-    whole = {name: BATCHED[name](batch, products, l2) for name in PER_BUCKET if name in BATCHED}
+    whole = {"jax": _jax_collect(batch, started, products)}
     out = []
     for k, (in_batch, group) in enumerate(groups):
         mine, own[k] = own[k], {}  # each group's arrays go once they are cut
@@ -278,57 +292,6 @@ def torch_jacobian(s2_rows: NDArray[Any]) -> NDArray[Any]:
 
 JACOBIAN = {"torch": torch_jacobian, "jax": jax_jacobian}
 """The row-wise oracles (``softmax_jacobian``), in the order of ``BATCHED``."""
-
-
-def torch_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
-    """torch's reference called directly on the case: unpadded, labels as labels, with the
-    regularised loss itself."""
-    import torch
-
-    from references import torch_ref
-
-    y = case.y.astype(np.int64) if case.labels else case.y
-    tensors: dict[str, Any] = {k: torch.from_numpy(np.asarray(v)) for k, v in case.inputs().items()}
-    tensors["y"] = torch.from_numpy(y)
-    reg: dict[str, Any] = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
-    out = torch_ref.reference(**tensors, reduction=case.spec.reduction, **reg)
-    check_keys("torch reference", out)
-    out["dp/ds2"] = torch_ref.softmax_jacobian(out["s2"].detach())
-    primals = tuple(tensors[k] for k in MOVED)
-    direction = tuple(torch.from_numpy(v) for v in _direction(case))
-    for product in PRODUCTS:
-        got = getattr(torch_ref, product)(primals, direction, tensors["y"], case.spec.reduction,
-                                          **reg)  # fmt: skip
-        out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
-    return {k: v.detach().numpy() for k, v in out.items()}
-
-
-def jax_plain(case: Case, l2: L2 = NO_L2) -> Arrays:
-    """JAX's reference called directly on the case (compiles for this shape)."""
-    jax = _jax()
-    from references import jax_ref
-
-    reg: dict[str, Any] = {"l2": l2.coefficient, "l2_biases": l2.biases} if l2 else {}
-    static = ("reduction", "l2_biases")
-    program = jax.jit(jax_ref.reference, static_argnames=static)
-    out = dict(program(**case.inputs(), reduction=case.spec.reduction, **reg))
-    check_keys("jax reference", out)
-    out["dp/ds2"] = jax.jit(jax_ref.softmax_jacobian)(out["s2"])
-    primals = tuple(getattr(case, k) for k in MOVED)
-    for product in PRODUCTS:
-        function = jax.jit(getattr(jax_ref, product), static_argnames=static)
-        got = function(primals, _direction(case), case.y, reduction=case.spec.reduction, **reg)
-        out |= {name: got[QUANTITIES[name].key] for name in SECOND[product]}
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _direction(case: Case) -> tuple[NDArray[Any], ...]:
-    """The case's direction as the references take it: ẋ zero when x is held fixed."""
-    drawn = case_direction(case)
-    return tuple(np.zeros_like(case.x) if drawn[k] is None else drawn[k] for k in MOVED)
-
-
-PLAIN = {"torch": torch_plain, "jax": jax_plain}
 
 
 def batched_values(batch: Batch, name: str, l2: L2 = NO_L2) -> list[Arrays]:
