@@ -11,7 +11,7 @@ copies and checks around it); the case-wise tolerances; the case-wise comparison
 worst ratios, the invariants and the details of failing cases); and the rest, Python's
 own work between them. JAX's two programs run on XLA's threads while the engine goes on
 (torch's batched program, the case-wise comparisons): their stages are the time the
-engine spends starting them and waiting for them. It also prints the Jacobian's size:
+engine spends starting them (building their arguments included) and waiting for them. It also prints the Jacobian's size:
 the average elements per case.
 """
 
@@ -57,7 +57,8 @@ def instrument(spent: dict[str, float]) -> None:
 
             setattr(module, name, timed)
     # The batched oracles are looked up through these tables.
-    oracles.BATCHED.update(torch=oracles.torch_batch, jax=oracles.jax_batch)
+    oracles.BATCHED.update(torch=oracles.torch_batch)
+    oracles.PER_BUCKET.update(jax=(oracles._jax_dispatch, oracles._jax_collect))
     oracles.JACOBIAN.update(torch=oracles.torch_jacobian, jax=oracles.jax_jacobian)
 
 

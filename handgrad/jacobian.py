@@ -157,7 +157,8 @@ def _fill(block: NDArray[Any], a: int, offsets: NDArray[np.int64], arrays: list[
 @dataclass
 class Started:
     """The stage, started (``start``): the stacked rows, and JAX's program for each block,
-    which XLA computes on threads of its own until ``finish`` reads it."""
+    which XLA computes on threads of its own until ``finish`` reads it. Nothing writes to
+    these arrays meanwhile: JAX on CPU may read NumPy's memory without copying it."""
 
     batch: Batch
     rows: dict[str, NDArray[Any]]
@@ -177,7 +178,7 @@ def start(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     """torch's rows and the start of JAX's program, block by block; ``finish`` gives the
     worst ratios of dp/ds2 per case against each reference and the invariants, and the
     details of failing cases. Between the two the engine compares the case-wise quantities
-    while XLA computes: 1 process went 150, 161 -> 166, 168 cases/s side by side
+    while XLA computes: 1 process went 155, 150 -> 168, 163 cases/s side by side
     (``benchmarks/test_throughput.py``, 2026-12-04, with JAX's batched program started
     before torch's, :func:`handgrad.oracles.references`).
 

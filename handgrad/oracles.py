@@ -188,8 +188,9 @@ def _jax_collect(batch: Batch, started: dict[str, Any], products: Products) -> A
 
 
 def _jax_dispatch(batch: Batch, products: Products, l2: L2) -> dict[str, Any]:
-    """``jax_batch``'s program, started: JAX's arrays, which XLA computes on a thread of
-    its own until ``_finish`` reads them."""
+    """``jax_batch``'s program, started: JAX's arrays, which XLA computes on threads of its
+    own until ``_jax_collect`` reads them. Its arguments are fresh arrays that nothing
+    writes to afterwards (JAX on CPU may read NumPy's memory without copying it)."""
     arguments = _arguments(batch, products, l2)
     size = 1 if batch.alone else max(batch_size(batch.dims), len(batch))
     if size > len(batch):
@@ -220,9 +221,10 @@ def torch_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays
 
 BATCHED = {"torch": torch_batch, "jax": jax_batch}
 """The references by name, in the order the reports list them."""
-PER_BUCKET = ("jax",)
-"""The references that compile one program per bucket and dtype, run on the whole batch;
-the others (torch's eager vmap) on groups of ``TORCH_SUB_BATCH`` cases."""
+PER_BUCKET = {"jax": (_jax_dispatch, _jax_collect)}
+"""The references that compile one program per bucket and dtype, run on the whole batch,
+by name: how to start the program and how to read it; the others (torch's eager vmap) on
+groups of ``TORCH_SUB_BATCH`` cases."""
 TORCH_SUB_BATCH = 32
 """Cases per torch group: an eager operation costs about the same however few cases it
 holds, so groups are larger than the NumPy stages' sub-batches (``SUB_BATCH``). Measured
@@ -234,14 +236,15 @@ def references(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> list[Pa
     """Every reference's values for ``batch`` per sub-batch (:meth:`Batch.split` of each
     torch group): (the cases' indices in ``batch``, the sub-batch, its values by reference
     in ``BATCHED``'s order). JAX's program is started first, and XLA computes it on threads
-    of its own while torch runs: 1 process went 150, 161 -> 166, 168 cases/s side by side
+    of its own while torch runs: 1 process went 155, 150 -> 168, 163 cases/s side by side
     (``benchmarks/test_throughput.py``, 2026-12-04, with the Jacobian's overlap)."""
     direction = bool(products)
-    started = _jax_dispatch(batch, products, l2)
+    started = {name: start(batch, products, l2) for name, (start, _) in PER_BUCKET.items()}
     groups = batch.split(TORCH_SUB_BATCH, direction=direction)
     own = [{name: run(group, products, l2) for name, run in BATCHED.items()
             if name not in PER_BUCKET} for _, group in groups]  # fmt: skip
-    whole = {"jax": _jax_collect(batch, started, products)}
+    whole = {name: PER_BUCKET[name][1](batch, values, products)
+             for name, values in started.items()}  # fmt: skip
     out = []
     for k, (in_batch, group) in enumerate(groups):
         mine, own[k] = own[k], {}  # each group's arrays go once they are cut

@@ -118,8 +118,8 @@ def test_the_gate_fills_the_cache_or_runs_without_it(tmp_path: Path) -> None:
     assert any(cache.iterdir())  # compiled programs were stored
     blocked = tmp_path / "blocked"
     blocked.write_text("")
-    # "0" takes the same branch of jax_cache.enable as an unwritable directory: a None
-    # from jax_cache.directory (test_the_cache_directory_follows_the_environment).
+    # "0" takes the same line of jax_cache.enable as an unwritable directory: "0" makes
+    # jax_cache.directory None (test_the_cache_directory_follows_the_environment).
     assert _gate_with_cache({jax_cache.VARIABLE: str(blocked / "jax")}) == "None"
 
 
