@@ -11,8 +11,8 @@ copies and checks around it); the case-wise tolerances; the case-wise comparison
 worst ratios, the invariants and the details of failing cases); and the rest, Python's
 own work between them. JAX's two programs run on XLA's threads while the engine goes on
 (torch's batched program, the case-wise comparisons): their stages are the time the
-engine spends starting them (building their arguments included) and waiting for them. It also prints the Jacobian's size:
-the average elements per case.
+engine spends starting them (building their arguments included) and waiting for them.
+It also prints the Jacobian's size: the average elements per case.
 """
 
 from __future__ import annotations

@@ -117,8 +117,9 @@ def verify_cases(candidate: Candidate | ModuleType, cases: Sequence[Case],
         by_key.setdefault((bucket(case.spec), case.spec.dtype), []).append(i)
     found: dict[int, CaseResult] = {}
     for (dims, _), idx in by_key.items():
-        for start in range(0, len(idx), batch_size(dims)):
-            chunk = idx[start : start + batch_size(dims)]
+        size = batch_size(dims)
+        for start in range(0, len(idx), size):
+            chunk = idx[start : start + size]
             batch = batch_of([cases[i] for i in chunk], dims)
             found |= dict(zip(chunk, verify_batch(candidate, batch, relu_at_zero, l2), strict=True))
     return [found[i] for i in range(len(cases))]
@@ -323,11 +324,9 @@ def _unpack(result: CaseResult, batch: Batch, i: int, refs: dict[str, Arrays], t
         for name, ref in result.refs.items():
             if result.ratios.get((q, name), 0.0) <= 1:
                 continue
-            if q in got:
-                c = compare(q, name, case.spec, got[q], ref[q], result.tol[q])
-            else:
-                c = Comparison(q, name, case.spec, ratio=math.inf, problem=ABSENT)
-            result.failures.append(c)
+            result.failures.append(compare(q, name, case.spec, got[q], ref[q], result.tol[q])
+                                   if q in got else Comparison(q, name, case.spec, ratio=math.inf,
+                                                               problem=ABSENT))  # fmt: skip
     for inv, value, bound, worst in invariant_arrays:
         if worst[i] > 1:
             v = batch.unpad(value, i, inv.axes)

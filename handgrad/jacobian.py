@@ -120,7 +120,7 @@ def _program(dtype: str) -> Any:
 def jax_rows(g: NDArray[Any], *arrays: NDArray[Any]) -> Any:
     """``_program``'s per-row ratios (3×rows) for one block: g, torch's rows, JAX's s2 rows,
     the candidate's p, p and its bound (float64), and the true classes. JAX's array, not
-    yet computed: XLA runs it on a thread of its own while the caller goes on."""
+    yet computed: XLA runs it on threads of its own while the caller goes on."""
     return _program(g.dtype.name)(g, *arrays)
 
 
@@ -178,9 +178,7 @@ def start(batch: Batch, s2: dict[str, NDArray[Any]], p: NDArray[Any], e_p: NDArr
     """torch's rows and the start of JAX's program, block by block; ``finish`` gives the
     worst ratios of dp/ds2 per case against each reference and the invariants, and the
     details of failing cases. Between the two the engine compares the case-wise quantities
-    while XLA computes: 1 process went 155, 150 -> 168, 163 cases/s side by side
-    (``benchmarks/test_throughput.py``, 2026-12-04, with JAX's batched program started
-    before torch's, :func:`handgrad.oracles.references`).
+    while XLA computes (measured with :func:`handgrad.oracles.references`' overlap).
 
     ``s2``: each reference's padded s2 (torch's, then JAX's); ``p``, ``e_p``: the
     tolerance's float64 p and its bound, padded with zeros; ``got``: the candidate's

@@ -183,7 +183,8 @@ def jax_batch(batch: Batch, products: Products = (), l2: L2 = NO_L2) -> Arrays:
 
 
 def _jax_collect(batch: Batch, started: dict[str, Any], products: Products) -> Arrays:
-    """``_jax_dispatch``'s values as NumPy arrays, once XLA has computed them."""
+    """``_jax_dispatch``'s values as NumPy arrays, once XLA has computed them (a function
+    of its own, so that the profile tells JAX's wait from torch's ``_finish``)."""
     return _finish(batch, started, products)
 
 
