@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, wraps
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,7 @@ class Magnitudes:
     w2, b2; biases as rows, ẋ zero where x is held fixed); empty without them."""
     _bounds: dict[str, Array] = field(default_factory=dict, repr=False)
     _abs: dict[str, Array] = field(default_factory=dict, repr=False)
+    _shared: dict[Callable[[Magnitudes], Array], Array] = field(default_factory=dict, repr=False)
 
     def resolve(self, name: str) -> Array:
         """Quantity ``name``'s bound, zero in the padding; each computed once. (A method,
@@ -121,9 +122,26 @@ class Magnitudes:
         return self._abs[name]
 
 
+def shared(formula: Callable[[Magnitudes], Array]) -> Callable[[Magnitudes], Array]:
+    """``formula`` computed once per batch: a sub-expression that several quantities' floors
+    read (its result is shared, so callers never write to it)."""
+
+    @wraps(formula)
+    def once(m: Magnitudes) -> Array:
+        if formula not in m._shared:
+            m._shared[formula] = formula(m)
+        return m._shared[formula]
+
+    return once
+
+
 def T(a: Array) -> Array:
     """Transpose the last two axes (the batch axis stays first)."""
     return np.swapaxes(a, -1, -2)
+
+
+_LEAST_SCALE = 1e-300
+"""The least scale of a row in ``rss``: the reciprocal of any smaller one overflows."""
 
 
 def rss(a: Array, b: Array, k: Array) -> Array:
@@ -136,17 +154,22 @@ def rss(a: Array, b: Array, k: Array) -> Array:
     a·b: by cProfile over 1,000 random cases, 0.28 s for the test against 0.20 s for the
     product and its maximum.)
     """
-    sa = a.max(axis=2, keepdims=True)
-    sb = b.max(axis=1, keepdims=True)
-    sa[sa == 0] = 1.0
-    sb[sb == 0] = 1.0
-    a2, b2 = a / sa, b / sb
+    # Scales are applied as reciprocals (one division per row or column, not per
+    # element); below 1e-300 a row's scale is 1e-300, so no reciprocal overflows and no
+    # scaled element exceeds 1.
+    sa = np.maximum(a.max(axis=2, keepdims=True), _LEAST_SCALE)
+    sb = np.maximum(b.max(axis=1, keepdims=True), _LEAST_SCALE)
+    a2 = a * (1.0 / sa)
     a2 *= a2
+    b2 = b * (1.0 / sb)
     b2 *= b2
-    squared = np.sqrt(a2 @ b2)
-    squared *= sa
-    squared *= sb
-    out: Array = np.maximum(squared, (a @ b) / np.sqrt(np.maximum(k, 1.0)))
+    out: Array = a2 @ b2
+    np.sqrt(out, out=out)
+    out *= sa
+    out *= sb
+    floor = a @ b
+    floor *= 1.0 / np.sqrt(np.maximum(k, 1.0))
+    np.maximum(out, floor, out=out)
     return out
 
 
@@ -295,6 +318,7 @@ def floor_one(m: Magnitudes) -> Array:
     return np.ones(m.n.shape[0])
 
 
+@shared
 def _do1(m: Magnitudes) -> Array:
     """Σ_c |w2[h, c]|·(flushed dL/ds2), at its largest h."""
     out: Array = 1 + m.w2.sum(axis=2).max(axis=1, initial=0.0)

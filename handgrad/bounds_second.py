@@ -37,6 +37,7 @@ from handgrad.bounds import (
     floor_one,
     rss,
     rss_rows,
+    shared,
 )
 
 Terms = Sequence[tuple[Array, Array | None, Array, Array | None]]
@@ -207,19 +208,21 @@ def _max(a: Array) -> Array:
     return out
 
 
+@shared
 def _floor_dp(m: Magnitudes) -> Array:
     """ṗ: a flushed p loses p·|ṡ2 − ⟨p, ṡ2⟩| ≤ tiny·2 max|ṡ2|."""
     out: Array = 1 + 2 * _max(m.abs_ref("ṡ2"))
     return out
 
 
+@shared
 def _floor_r2(m: Magnitudes) -> Array:
     """R{dL/ds2}: ṗ's floor times σ."""
     out: Array = _floor_dp(m) * (1 + _max(np.abs(m.y.sum(axis=2, keepdims=True))))
     return out
 
 
-def _through(w: str) -> Callable[[Magnitudes], Array]:
+def _through_of(w: str) -> Callable[[Magnitudes], Array]:
     """Σ over the contracted axis of (|w| + |ẇ|), at its largest row: how a floor passes
     through a layer's product and the direction's bilinear term."""
 
@@ -228,12 +231,16 @@ def _through(w: str) -> Callable[[Magnitudes], Array]:
         out: Array = a.sum(axis=2).max(axis=1, initial=0.0)
         return out
 
-    return weight
+    return shared(weight)
 
 
+_through = {w: _through_of(w) for w in ("w1", "w2")}
+
+
+@shared
 def _floor_do1(m: Magnitudes) -> Array:
     """R{dL/do1} (and R{dL/ds1}): R{dL/ds2}'s floor through w2 and ẇ2."""
-    out: Array = 1 + _floor_r2(m) * _through("w2")(m)
+    out: Array = 1 + _floor_r2(m) * _through["w2"](m)
     return out
 
 
@@ -256,25 +263,33 @@ def _floor_dloss(m: Magnitudes) -> Array:
     return out
 
 
+@shared
+def _o1_weight(m: Magnitudes) -> Array:
+    """1 + the largest weight, |o1| + |ȯ1|, of R{dL/dw2}'s N terms."""
+    out: Array = 1 + _max(m.abs_ref("o1") + m.abs_ref("ȯ1"))
+    return out
+
+
+@shared
+def _x_weight(m: Magnitudes) -> Array:
+    """1 + the largest weight, |x| + |ẋ|, of R{dL/dw1}'s N terms."""
+    out: Array = 1 + _max(m.x + m.v["x"])
+    return out
+
+
+@shared
+def _dx_floor(m: Magnitudes) -> Array:
+    """R{dL/dx}: R{dL/ds1}'s floor through w1 and ẇ1."""
+    out: Array = 1 + _floor_do1(m) * _through["w1"](m)
+    return out
+
+
 def _pass_floors(letter: str) -> dict[str, Callable[[Magnitudes], Array]]:
     """The floors of one backward pass (R: Hv's, G: Gv's); they share them, since Gv's
     pass reads a subset of the R-pass's factors."""
-
-    def o1_weight(m: Magnitudes) -> Array:
-        out: Array = 1 + _max(m.abs_ref("o1") + m.abs_ref("ȯ1"))
-        return out
-
-    def x_weight(m: Magnitudes) -> Array:
-        out: Array = 1 + _max(m.x + m.v["x"])
-        return out
-
-    def dx_floor(m: Magnitudes) -> Array:
-        out: Array = 1 + _floor_do1(m) * _through("w1")(m)
-        return out
-
-    floors = {"dL/ds2": _floor_r2, "dL/do1": _floor_do1, "dL/dw2": _per_row(_floor_r2, o1_weight),
-              "dL/db2": _per_row(_floor_r2, floor_one), "dL/ds1": _floor_do1, "dL/dx": dx_floor,
-              "dL/dw1": _per_row(_floor_do1, x_weight), "dL/db1": _per_row(_floor_do1, floor_one)}  # fmt: skip
+    floors = {"dL/ds2": _floor_r2, "dL/do1": _floor_do1, "dL/dw2": _per_row(_floor_r2, _o1_weight),
+              "dL/db2": _per_row(_floor_r2, floor_one), "dL/ds1": _floor_do1, "dL/dx": _dx_floor,
+              "dL/dw1": _per_row(_floor_do1, _x_weight), "dL/db1": _per_row(_floor_do1, floor_one)}  # fmt: skip
     return {f"{letter}{{{key}}}": floor for key, floor in floors.items()}
 
 

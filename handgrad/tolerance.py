@@ -89,10 +89,9 @@ def tolerances(batch: Batch, ref: Arrays) -> tuple[Arrays, Magnitudes]:
     for name in (n for n in CASE_WISE if n in ref):
         q = QUANTITIES[name]
         floor = q.floor(m).reshape((len(batch),) + (1,) * len(q.axes))
-        tol = m.resolve(name).copy()
-        tol += tiny * floor
+        tol = m.resolve(name) + tiny * floor  # a new array: the bound itself is shared
         tol *= SAFETY
-        tol[~batch.mask(name)] = np.inf
+        np.copyto(tol, np.inf, where=~batch.mask(name))
         out[name] = tol
     return out, m
 
