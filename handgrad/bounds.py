@@ -13,9 +13,7 @@ from autograd, before the safety factor ρ. The rule:
   dL/dw1 and dL/db1. Exact zeros of s1 have e(s1) = 0, so [s1 > 0] must hold exactly.
 * Both sides round, so every bound counts ε twice (ε, not ε/2).
 
-Each ``floor_*`` function counts, per case, how many smallest-normal numbers a quantity may
-lose to flush-to-zero: XLA on CPU flushes subnormal results to zero, and the losses all
-point towards 0, so a sum of flushed terms loses up to the sum of its weights × tiny.
+The flush-to-zero floors that go with them are in :mod:`handgrad.floors`.
 
 Every array here is float64 with a leading batch axis B, and zero wherever a case is
 padded: zeros add nothing to a sum and never win a maximum of magnitudes, so one padded
@@ -26,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, wraps
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -73,6 +71,7 @@ class Magnitudes:
     _bounds: dict[str, Array] = field(default_factory=dict, repr=False)
     _abs: dict[str, Array] = field(default_factory=dict, repr=False)
     _shared: dict[Callable[[Magnitudes], Array], Array] = field(default_factory=dict, repr=False)
+    """Sub-expressions that several floors read, once per batch (``floors.shared``)."""
 
     def resolve(self, name: str) -> Array:
         """Quantity ``name``'s bound, zero in the padding; each computed once. (A method,
@@ -120,19 +119,6 @@ class Magnitudes:
         if name not in self._abs:
             self._abs[name] = np.abs(self.ref[name])
         return self._abs[name]
-
-
-def shared(formula: Callable[[Magnitudes], Array]) -> Callable[[Magnitudes], Array]:
-    """``formula`` computed once per batch: a sub-expression that several quantities' floors
-    read (its result is shared, so callers never write to it)."""
-
-    @wraps(formula)
-    def once(m: Magnitudes) -> Array:
-        if formula not in m._shared:
-            m._shared[formula] = formula(m)
-        return m._shared[formula]
-
-    return once
 
 
 def T(a: Array) -> Array:
@@ -307,54 +293,4 @@ def jacobian_bound(p: Array, e_p: Array, eps: float, factor: float = 1.0, xp: An
     outer = half[..., :, None] * p[..., None, :] + p[..., :, None] * half[..., None, :]
     diagonal = factor * (e_p + eps * p)
     out: Array = outer + xp.eye(p.shape[-1], dtype=outer.dtype) * diagonal[..., None, :]
-    return out
-
-
-# --- flush-to-zero floors, per case ----------------------------------------------------------
-
-
-def floor_one(m: Magnitudes) -> Array:
-    """One flushed element: every quantity may lose one smallest-normal number."""
-    return np.ones(m.n.shape[0])
-
-
-@shared
-def _do1(m: Magnitudes) -> Array:
-    """Σ_c |w2[h, c]|·(flushed dL/ds2), at its largest h."""
-    out: Array = 1 + m.w2.sum(axis=2).max(axis=1, initial=0.0)
-    return out
-
-
-def floor_do1(m: Magnitudes) -> Array:
-    """dL/do1 and dL/ds1: C flushed terms of dL/ds2 through w2."""
-    return _do1(m)
-
-
-def floor_db2(m: Magnitudes) -> Array:
-    """dL/db2: a sum of N flushed terms."""
-    out: Array = 1 + m.n[:, 0, 0]
-    return out
-
-
-def floor_dw2(m: Magnitudes) -> Array:
-    """dL/dw2: N flushed terms, each weighted by an element of o1."""
-    out: Array = 1 + m.n[:, 0, 0] * m.abs_ref("o1").max(axis=(1, 2), initial=0.0)
-    return out
-
-
-def floor_db1(m: Magnitudes) -> Array:
-    """dL/db1: N terms of dL/ds1's floor."""
-    out: Array = 1 + m.n[:, 0, 0] * _do1(m)
-    return out
-
-
-def floor_dx(m: Magnitudes) -> Array:
-    """dL/dx: dL/ds1's floor through w1."""
-    out: Array = 1 + _do1(m) * m.w1.sum(axis=2).max(axis=1, initial=0.0)
-    return out
-
-
-def floor_dw1(m: Magnitudes) -> Array:
-    """dL/dw1: N terms of dL/ds1's floor, each weighted by an element of x."""
-    out: Array = 1 + m.n[:, 0, 0] * _do1(m) * m.x.max(axis=(1, 2), initial=0.0)
     return out

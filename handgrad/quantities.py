@@ -4,11 +4,11 @@ A :class:`Quantity` says what the engine needs to know about one output of the n
 its shape (as the derivation's axis letters), whether ``reduction="mean"`` divides it by
 N, whether finite differences can give a third opinion on it, and the two halves of its
 tolerance, the rounding-error bound and the flush-to-zero floor (formulas in
-:mod:`handgrad.bounds`). Padding and unpadding follow from the axes: a padded batch holds
+:mod:`handgrad.bounds` and :mod:`handgrad.floors`). Padding and unpadding follow from the axes: a padded batch holds
 each case in the top-left corner of every axis.
 
 Adding a quantity means a line here, its bound in :mod:`handgrad.bounds` (second order:
-:mod:`handgrad.bounds_second`), its formula in
+:mod:`handgrad.bounds_second`) and its floor in :mod:`handgrad.floors`, its formula in
 ``manual/``, its autograd value in ``references/`` and, if the candidate's API grows, the
 line in :mod:`handgrad.candidate` that collects it (the engine refuses to run while a
 registered quantity is not collected). Diagnosis and finite differences know some
@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from handgrad import bounds as b
 from handgrad import bounds_second as b2
+from handgrad import floors as f
 
 Dims = Mapping[str, int]
 
@@ -72,27 +73,27 @@ def _second(name: str, product: str, key: str, axes: str, after: str) -> Quantit
     """A second-order quantity: ``product``'s value at ``key``. L̇ and every R{·} and G{·}
     scale with 1/N under "mean", like the loss and gradients they come from."""
     scaled = key == "loss" or key.startswith("dL/")
-    return Quantity(name, tuple(axes), scaled, False, b2.BOUNDS[name], b2.FLOORS[name],
+    return Quantity(name, tuple(axes), scaled, False, b2.BOUNDS[name], f.SECOND_ORDER[name],
                     tuple(after.split()), product=product, key=key)  # fmt: skip
 
 
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
-        _q("s1", "NH", "", b.bound_s1, b.floor_one),
-        _q("o1", "NH", "s1", b.bound_o1, b.floor_one),
-        _q("s2", "NC", "o1", b.bound_s2, b.floor_one),
-        _q("p", "NC", "s2", b.bound_p, b.floor_one),
-        _q("loss", "", "s2", b.bound_loss, b.floor_one),
-        _q("dL/ds2", "NC", "p", b.bound_ds2, b.floor_one),
-        _q("dL/do1", "NH", "dL/ds2", b.bound_do1, b.floor_do1),
-        _q("dL/dw2", "HC", "o1 dL/ds2", b.bound_dw2, b.floor_dw2),
-        _q("dL/db2", "C", "dL/ds2", b.bound_db2, b.floor_db2),
-        _q("dL/ds1", "NH", "dL/do1 s1", b.bound_ds1, b.floor_do1),
-        _q("dL/dx", "ND", "dL/ds1", b.bound_dx, b.floor_dx),
-        _q("dL/dw1", "DH", "dL/ds1", b.bound_dw1, b.floor_dw1),
-        _q("dL/db1", "H", "dL/ds1", b.bound_db1, b.floor_db1),
-        _q("dp/ds2", "NCC", "p", b.bound_jacobian, b.floor_one, rows=True),
+        _q("s1", "NH", "", b.bound_s1, f.floor_one),
+        _q("o1", "NH", "s1", b.bound_o1, f.floor_one),
+        _q("s2", "NC", "o1", b.bound_s2, f.floor_one),
+        _q("p", "NC", "s2", b.bound_p, f.floor_one),
+        _q("loss", "", "s2", b.bound_loss, f.floor_one),
+        _q("dL/ds2", "NC", "p", b.bound_ds2, f.floor_one),
+        _q("dL/do1", "NH", "dL/ds2", b.bound_do1, f.floor_do1),
+        _q("dL/dw2", "HC", "o1 dL/ds2", b.bound_dw2, f.floor_dw2),
+        _q("dL/db2", "C", "dL/ds2", b.bound_db2, f.floor_db2),
+        _q("dL/ds1", "NH", "dL/do1 s1", b.bound_ds1, f.floor_do1),
+        _q("dL/dx", "ND", "dL/ds1", b.bound_dx, f.floor_dx),
+        _q("dL/dw1", "DH", "dL/ds1", b.bound_dw1, f.floor_dw1),
+        _q("dL/db1", "H", "dL/ds1", b.bound_db1, f.floor_db1),
+        _q("dp/ds2", "NCC", "p", b.bound_jacobian, f.floor_one, rows=True),
         # Forward mode along the direction (ẋ, ẇ1, ḃ1, ẇ2, ḃ2): the tangents.
         _second("ṡ1", "jvp", "s1", "NH", ""),
         _second("ȯ1", "jvp", "o1", "NH", "ṡ1 s1"),
