@@ -12,19 +12,28 @@ worst ratios, the invariants and the details of failing cases); and the rest, Py
 own work between them. JAX's two programs run on XLA's threads while the engine goes on
 (torch's batched program, the case-wise comparisons): their stages are the time the
 engine spends starting them (building their arguments included) and waiting for them.
-It also prints the Jacobian's size: the average elements per case.
+It also prints the Jacobian's size: the average elements per case, and (on Linux) the
+CPU time per case of the gate's main thread, of its other threads (XLA's, which compute
+JAX's programs) and of the candidate's worker (:mod:`benchmarks.cpu`): with a worker per
+core, cores / (CPU time per case) bounds the rate.
+
+    python -m benchmarks.profile_engine --cases 500 --candidate benchmarks.first_order
+
+profiles a first-order candidate (manual without its second-order products).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import cpu
 from handgrad import cases, engine, jacobian, oracles
 from handgrad.candidate import load_candidate
 
@@ -70,19 +79,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of cases with one dimension up to 512 (the gate's: 0.0625)")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None,
                         help="also draw the stages as a bar chart into this PNG file")  # fmt: skip
+    parser.add_argument("--candidate", default="manual",
+                        help="the module to verify, in its worker (default: manual)")  # fmt: skip
     args = parser.parse_args(argv)
     oracles.configure()
-    candidate = load_candidate("manual")
+    candidate = load_candidate(args.candidate)
     specs = cases.random_specs(args.seed, args.cases, big_share=args.big_share)
     list(engine.verify_many(candidate, specs))  # compile every bucket first
     spent = dict.fromkeys(STAGES, 0.0)
     instrument(spent)
+    before = cpu.snapshot() if cpu.available() else None
     start = time.perf_counter()
     results = list(engine.verify_many(candidate, specs))
     total = time.perf_counter() - start
+    threads = None if before is None else cpu.by_group(before, cpu.snapshot())
     assert all(r.passed for r in results)
     dims = "1..64" if args.big_share == 0 else f"1..64, {args.big_share:.3g} with one up to 512"
-    print(f"{args.cases} cases (N, D, H, C in {dims}, both dtypes) in {total:.2f} s: "
+    print(f"{args.candidate}: {args.cases} cases (N, D, H, C in {dims}, both dtypes) in {total:.2f} s: "
           f"{args.cases / total:.0f} cases/s, {total / args.cases * 1e3:.2f} ms per case")  # fmt: skip
     elements = sum(s.N * s.C * s.C for s in specs) / len(specs)
     print(f"softmax Jacobian: {elements:,.0f} elements per case on average (N·C²)")
@@ -90,10 +103,27 @@ def main(argv: list[str] | None = None) -> int:
     spent["Python between stages"] = total - sum(spent.values())
     for stage, seconds in spent.items():
         print(f"| {stage} | {seconds / args.cases * 1e3:.2f} | {seconds / total:.0%} |")
+    if threads is not None:
+        print(cpu_table(threads, args.cases, total))
     if args.plot:
         chart(spent, args.cases, total, args.plot, f"{args.cases} cases, {dims}")
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def cpu_table(threads: dict[str, float], n: int, total: float) -> str:
+    """CPU milliseconds per case by thread group, the cores they kept busy, and the rate
+    that CPU time allows on this machine's cores when every core runs a gate worker."""
+    rows = ["| threads | CPU ms per case | cores busy |", "|---|---:|---:|"]
+    rows += [f"| {group} | {s / n * 1e3:.2f} | {s / total:.2f} |" for group, s in threads.items()]
+    spent = sum(threads.values())
+    rows.append(f"| all | {spent / n * 1e3:.2f} | {spent / total:.2f} |")
+    cores = os.cpu_count() or 1
+    rows.append(
+        f"\nat most {cores * n / spent:.0f} cases/s on {cores} cores, one gate worker each"
+        " (cores / CPU time per case)"
+    )
+    return "\n".join(rows)
 
 
 def chart(spent: dict[str, float], n: int, total: float, path: Path, title: str) -> None:
