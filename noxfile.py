@@ -1,9 +1,13 @@
 #!/usr/bin/env -S python3 -m nox -f
 # /// script
-# dependencies = ["nox>=2025.2.9"]
+# dependencies = ["nox>=2026.8.10"]
 # ///
-"""Sessions: ``nox`` runs the gate; ``nox -s lint tests verify docs`` is what CI runs;
-``nox -l`` lists all.
+"""Sessions: ``nox`` runs the gate; ``nox --parallel auto -s lint tests verify docs`` is
+what CI runs; ``nox -l`` lists all.
+
+Every session may run beside another under ``--parallel`` (each in its own nox process and
+virtual environment, its output printed whole when it ends): lint, the docs and the
+installs leave a core idle that the tests and the gate then use.
 
 Every session installs the project (with its "oracles" extra, torch and JAX) and what else
 it needs with pip, pinned by constraints.txt (this machine has a CPU wheel of exactly that
@@ -26,23 +30,25 @@ COMPILE_ALL = (
     "    compileall.compile_dir(path, quiet=2, workers=0)\n"
 )
 
-nox.needs_version = ">=2025.2.9"
+nox.needs_version = ">=2026.8.10"  # --parallel and allow_parallel
 nox.options.default_venv_backend = "venv"  # pip, not uv: uv does not see the local torch wheel
 nox.options.reuse_existing_virtualenvs = True
 
 
-def install(session: nox.Session, *groups: str) -> None:
+def install(session: nox.Session, *groups: str, byte_compile: bool = True) -> None:
     """The project, editable (its pytest plugin and command line come with it), and the
-    dependency ``groups``."""
+    dependency ``groups``; ``byte_compile``: every installed module, for sessions that
+    import torch and JAX."""
     deps = {d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)}
     # pip byte-compiles what it installs on one core (23 of torch and JAX's 37 s here);
     # compileall does the same on every core. Files that do not compile are skipped, as pip
     # skips them: torch ships a few in syntax newer than this Python.
     session.install("--no-compile", "-e", f"{ROOT}[oracles]", *sorted(deps), *CONSTRAINTS)
-    session.run_install("python", "-c", COMPILE_ALL)
+    if byte_compile:
+        session.run_install("python", "-c", COMPILE_ALL)
 
 
-@nox.session(default=True)
+@nox.session(default=True, allow_parallel=True)
 def verify(session: nox.Session) -> None:
     """The gate: every gradient of --candidate (default: manual) against torch and JAX.
 
@@ -65,7 +71,7 @@ def verify(session: nox.Session) -> None:
     )  # fmt: skip
 
 
-@nox.session(default=False)
+@nox.session(default=False, allow_parallel=True)
 def tests(session: nox.Session) -> None:
     """The test suite on every core, but for the gate itself (``verify`` runs that):
     manual's contract, the engine, the catalog of wrong candidates with the correct
@@ -76,11 +82,12 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "benchmarks", "--benchmark-disable", "-q")
 
 
-@nox.session(default=False)
+@nox.session(default=False, allow_parallel=True)
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict, sp-repo-review, and schema and security checks (zizmor) of the
     workflows, the composite action (action.yml) and dependabot's settings."""
-    install(session, "lint")
+    # mypy reads torch's and JAX's sources for their types and imports neither.
+    install(session, "lint", byte_compile=False)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -94,7 +101,7 @@ def lint(session: nox.Session) -> None:
                 "action.yml")  # fmt: skip
 
 
-@nox.session(default=False)
+@nox.session(default=False, allow_parallel=True)
 def docs(session: nox.Session) -> None:
     """The documentation site (MkDocs, Material, mkdocstrings), built strictly into site/:
     a warning, a broken link or anchor, or a reference that does not resolve fails it.

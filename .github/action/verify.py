@@ -22,7 +22,7 @@ OPTIONS = ("candidate", "api", "cases", "seed", "dtypes", "targets", "reductions
 """Inputs passed on to the gate as the pytest option of the same name."""
 RENAMED = {"timeout": "candidate-timeout"}
 """Inputs passed on under another name (pytest-timeout owns pytest's --timeout)."""
-NOX = "nox>=2025.2.9"
+NOX = "nox>=2026.8.10"
 
 Runner = Callable[..., int]
 
